@@ -1,0 +1,49 @@
+"""One hierarchy for every error hwprov reports to a user.
+
+Each message names the thing that is wrong (a file and line, a device, a socket) so that
+the CLI can print it as is, without a traceback.
+"""
+
+from __future__ import annotations
+
+
+class HwprovError(Exception):
+    """Base of every error hwprov expects and reports cleanly."""
+
+
+class BoardError(HwprovError):
+    """A board description in hw-fixtures/ is broken."""
+
+    def __init__(self, source: str, entry: str, message: str) -> None:
+        self.source = source
+        self.entry = entry
+        self.message = message
+        super().__init__(f"{source}: {entry}: {message}")
+
+
+class SimulatorError(HwprovError):
+    """The board simulator could not start, or a control request failed."""
+
+
+class EngineError(HwprovError):
+    """The container engine is unreachable, or refused a request."""
+
+
+class ComposeError(HwprovError):
+    """A compose file is broken or uses something hwprov cannot honour."""
+
+    def __init__(self, source: str, line: int | None, column: int | None, message: str) -> None:
+        self.source = source
+        self.line = line
+        self.column = column
+        self.message = message
+        where = source if line is None else f"{source}:{line}:{column or 1}"
+        super().__init__(f"{where}: {message}")
+
+
+class PluginError(HwprovError):
+    """A plugin failed to load, or one of its hooks raised."""
+
+
+class UdevError(HwprovError):
+    """The udev source cannot be read (no netlink socket, no sysfs)."""

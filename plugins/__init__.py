@@ -1,0 +1,1 @@
+"""hwprov's built-in plugins: plain modules of @hookimpl functions."""

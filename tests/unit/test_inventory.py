@@ -1,0 +1,55 @@
+"""The inventory applies udev events in batches: last event per device wins."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from udevdata import console_tty, ftdi_tty, i2c_bus
+
+from agent.inventory import Inventory
+from agent.pluginhost import PluginHost
+from agent.records import Action
+from agent.udev_source import UdevEvent
+
+
+def inventory() -> Inventory:
+    return Inventory(PluginHost().load(eps=[]))
+
+
+def test_coldplug_keeps_only_classified_hardware_in_stable_order() -> None:
+    inv = inventory()
+    changes = inv.load([console_tty(1), ftdi_tty(0), i2c_bus(1)])
+    assert [(c.action, c.hardware.name) for c in changes] == [
+        (Action.ADD, "ttyUSB0"), (Action.ADD, "i2c-1"),
+    ]  # fmt: skip
+    assert [h.name for h in inv.hardware()] == ["i2c-1", "ttyUSB0"]
+
+
+def test_a_burst_for_one_device_costs_one_change() -> None:
+    inv = inventory()
+    dev = ftdi_tty(0)
+    burst = [UdevEvent(Action.ADD, dev), UdevEvent(Action.REMOVE, dev), UdevEvent(Action.ADD, dev),
+             UdevEvent(Action.CHANGE, dev), UdevEvent(Action.BIND, dev)]  # fmt: skip
+    assert [c.action for c in inv.apply(burst)] == [Action.ADD]
+    assert inv.apply([UdevEvent(Action.CHANGE, dev)]) == []  # nothing changed
+    gone = [UdevEvent(Action.CHANGE, dev), UdevEvent(Action.REMOVE, dev)]
+    assert [c.action for c in inv.apply(gone)] == [Action.REMOVE]
+    assert inv.hardware() == []
+
+
+def test_remove_of_unknown_device_is_ignored_and_change_is_reported() -> None:
+    inv = inventory()
+    assert inv.apply([UdevEvent(Action.REMOVE, i2c_bus(3))]) == []
+    inv.load([i2c_bus(1)])
+    renamed = dataclasses.replace(i2c_bus(1), node_mode=0o600)
+    assert [c.action for c in inv.apply([UdevEvent(Action.CHANGE, renamed)])] == [Action.CHANGE]
+
+
+def test_re_enumeration_is_a_remove_and_an_add_with_the_same_identity() -> None:
+    inv = inventory()
+    inv.load([ftdi_tty(0)])
+    changes = inv.apply([UdevEvent(Action.REMOVE, ftdi_tty(0)), UdevEvent(Action.ADD, ftdi_tty(1))])
+    assert [(c.action, c.hardware.node) for c in changes] == [
+        (Action.REMOVE, "/dev/ttyUSB0"), (Action.ADD, "/dev/ttyUSB1"),
+    ]  # fmt: skip
+    assert changes[0].hardware.id == changes[1].hardware.id

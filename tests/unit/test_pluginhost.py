@@ -1,0 +1,85 @@
+"""Loading plugins from entry points, and keeping one bad plugin from hurting the others."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import types
+
+from udevdata import i2c_bus
+
+from agent import hookimpl
+from agent.pluginhost import PluginHost
+from agent.records import Hardware, Kind, UdevDevice
+
+SPIDEV = UdevDevice(
+    sys_path="/sys/devices/platform/soc/fe204000.spi/spi_master/spi0/spi0.0/spidev/spidev0.0",
+    subsystem="spidev", sys_name="spidev0.0", node="/dev/spidev0.0", major=153, minor=0,
+)  # fmt: skip
+
+
+def _plugin(**hooks: object) -> types.SimpleNamespace:
+    return types.SimpleNamespace(**{k: hookimpl(v) for k, v in hooks.items()})
+
+
+def test_installed_third_party_plugin_takes_part() -> None:
+    # hwprov-spidev is a real distribution under tests/plugins, pip-installed by bootstrap.
+    eps = importlib.metadata.entry_points(group="hwprov")
+    assert "spidev" in eps.names
+    host = PluginHost().load()
+    assert "spidev" in host.names and "spidev" in host.subsystems()
+    hw = host.classify(SPIDEV)
+    assert hw is not None and (hw.kind, hw.plugin) == ("spi", "spidev")
+    grant = host.grant(hw)
+    assert grant is not None and grant.devices[0].cgroup_rule == "c 153:0 rw"
+
+
+def test_entry_point_that_fails_to_import_is_reported_and_isolated() -> None:
+    broken = importlib.metadata.EntryPoint(
+        name="broken", value="hwprov_no_such_module", group="hwprov"
+    )
+    host = PluginHost().load(eps=[broken])
+    assert [(p.plugin, p.where) for p in host.problems] == [("broken", "load")]
+    assert "ModuleNotFoundError" in host.problems[0].error
+    assert host.classify(i2c_bus()) is not None  # the built-ins still work
+
+
+def test_a_raising_hook_is_reported_and_the_next_plugin_answers() -> None:
+    def explode(device: UdevDevice) -> Hardware | None:
+        raise RuntimeError("boom")
+
+    host = PluginHost().load(eps=[])
+    host.register(_plugin(hwprov_classify=explode), "exploding")
+    hw = host.classify(i2c_bus())
+    assert hw is not None and hw.kind == Kind.I2C  # the built-in i2c plugin still classified it
+    assert [(p.plugin, p.where) for p in host.problems] == [("exploding", "hwprov_classify")]
+    assert "boom" in host.problems[0].error
+
+
+def test_external_plugin_is_asked_before_the_builtin_fallback() -> None:
+    def claim(device: UdevDevice) -> Hardware | None:
+        return Hardware(id="mine", kind="custom-i2c", name=device.sys_name, plugin="mine",
+                        sys_path=device.sys_path)  # fmt: skip
+
+    mine = _plugin(hwprov_classify=claim)
+    host = PluginHost()
+    host.register(mine, "mine")
+    host.load(eps=[])
+    hw = host.classify(i2c_bus())
+    assert hw is not None and hw.kind == "custom-i2c"
+
+
+def test_disabled_plugins_are_not_loaded() -> None:
+    host = PluginHost(disabled=["i2c", "spidev"]).load()
+    assert "i2c" not in host.names and "spidev" not in host.names
+    assert host.classify(i2c_bus()) is None
+    assert "i2c-dev" not in host.subsystems()
+
+
+def test_a_hook_returning_junk_is_reported_not_used() -> None:
+    host = PluginHost().load(eps=[])
+    host.register(_plugin(hwprov_subsystems=lambda: ["usb", 42]), "junk")
+    assert "usb" in host.subsystems()
+    assert any("42" in p.error for p in host.problems)
+    host.register(_plugin(hwprov_grant=lambda hardware: "not a grant"), "junk2")
+    hw = host.classify(i2c_bus())
+    assert hw is not None and host.grant(hw) is None
