@@ -1,0 +1,87 @@
+"""What a compose service asks of the hardware, read from the loaded compose model.
+
+This is the only module of the planner side that knows the compose records; the planner
+sees `Requirements`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from agent.errors import ComposeError
+from agent.matchlabels import HardwareMatch, LabelSyntaxError, enabled, match_labels, parse_match
+
+FEATURE_PREFIX = "io.balena.features."
+
+
+class DeviceEntry(Protocol):
+    host: str
+    container: str
+    permissions: str | None
+    line: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeclaredNode:
+    host: str
+    container: str
+    permissions: str | None  # None when the entry gave none
+    where: str
+
+
+@dataclass(frozen=True, slots=True)
+class Requirements:
+    service: str
+    where: str
+    nodes: tuple[DeclaredNode, ...] = ()
+    matches: tuple[HardwareMatch, ...] = ()
+    capabilities: tuple[str, ...] = ()
+    features: tuple[str, ...] = ()
+    network_mode: str | None = None
+    privileged: bool = False
+    enabled: bool = True
+
+
+def _on(value: object) -> bool:
+    return str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+def requirements_of(service: object, source: str) -> Requirements:
+    """Requirements of one compose service (`agent.compose.model.Service`)."""
+    name: str = service.name  # type: ignore[attr-defined]
+    line = getattr(service, "line", None)
+    where = f"{source}:{line}" if line else source
+    labels = dict(service.labels)  # type: ignore[attr-defined]
+    nodes = tuple(
+        DeclaredNode(
+            host=d.host,
+            container=d.container or d.host,
+            permissions=getattr(d, "permissions_given", d.permissions),
+            where=f"{source}:{d.line}" if d.line else where,
+        )
+        for d in service.devices  # type: ignore[attr-defined]
+    )
+    matches = []
+    for slot, value in sorted(match_labels(labels).items()):
+        try:
+            matches.append(parse_match(slot, value))
+        except LabelSyntaxError as err:
+            raise ComposeError(
+                source, line, None, f"service '{name}': label io.hwprov.device.{slot}: {err}"
+            ) from None
+    features = tuple(
+        sorted(k.removeprefix(FEATURE_PREFIX) for k, v in labels.items()
+               if k.startswith(FEATURE_PREFIX) and _on(v))
+    )  # fmt: skip
+    return Requirements(
+        service=name,
+        where=where,
+        nodes=nodes,
+        matches=tuple(matches),
+        capabilities=tuple(service.cap_add),  # type: ignore[attr-defined]
+        features=features,
+        network_mode=service.network_mode,  # type: ignore[attr-defined]
+        privileged=bool(service.privileged),  # type: ignore[attr-defined]
+        enabled=enabled(labels),
+    )
