@@ -1,0 +1,248 @@
+"""Make each service's containers match the plan, recreating them safely.
+
+The safe order (download-then-kill, balena's default): create the replacement under a
+temporary name while the old container still runs (a config the engine rejects fails here,
+and nothing has changed), stop the old one, swap the names, start the new one, check it
+stays up, and only then remove the old one. Any failure puts the old container back.
+
+The names carry the state of a swap in flight, so a hwprov killed at any step is recovered
+by the next run from the engine alone, with no journal to lose: `<name>.hwprov-new` is a
+replacement not yet swapped in, `<name>.hwprov-old` is the original kept until its
+replacement has proved itself, and a `-running` ending on either says the original was
+running before the swap, so recovery knows whether to start what it puts back.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from agent.containerspec import HardwareSpec, clone_payload, differences, wanted
+from agent.engine import (
+    BALENA_SERVICE,
+    BALENA_SUPERVISED,
+    COMPOSE_PROJECT,
+    COMPOSE_SERVICE,
+    Engine,
+    HostPaths,
+)
+from agent.errors import EngineError
+from agent.plan import Plan, ServicePlan
+
+log = logging.getLogger(__name__)
+
+NEW_SUFFIX = ".hwprov-new"
+OLD_SUFFIX = ".hwprov-old"
+RUNNING = "-running"
+TEMP_ENDINGS = (NEW_SUFFIX, OLD_SUFFIX, NEW_SUFFIX + RUNNING, OLD_SUFFIX + RUNNING)
+STRATEGY_LABEL = "io.balena.update.strategy"
+STOP_FIRST = ("kill-then-download", "delete-then-download")
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    service: str
+    container: str | None
+    action: str  # unchanged, recreated, would-recreate, rolled-back, failed, missing, skipped
+    detail: str = ""
+    differences: tuple[str, ...] = ()
+
+
+def _name(attrs: Mapping[str, Any]) -> str:
+    return str(attrs.get("Name", "")).lstrip("/")
+
+
+@dataclass
+class Reconciler:
+    engine: Engine
+    project: str | None = None
+    host_path: HostPaths = field(default_factory=HostPaths)
+    settle_s: float = 0.5  # how long a replacement must stay up before the original goes
+
+    # -- finding containers -------------------------------------------------------------
+
+    def containers_of(self, service: str) -> list[dict[str, Any]]:
+        """Inspected containers of one service: compose-created, or supervisor-created."""
+        found: dict[str, dict[str, Any]] = {}
+        compose = {COMPOSE_SERVICE: service}
+        if self.project:
+            compose[COMPOSE_PROJECT] = self.project
+        for labels in (compose, {BALENA_SERVICE: service}):
+            for summary in self.engine.containers(labels):
+                found.setdefault(summary["Id"], summary)
+        attrs = [self.engine.inspect(cid) for cid in found]
+        # A swap in flight is recovered before anything else touches the service.
+        return [a for a in attrs if not _name(a).endswith(TEMP_ENDINGS)]
+
+    # -- reconciling ----------------------------------------------------------------------
+
+    def reconcile(
+        self, plan: Plan, order: Sequence[str] | None = None, dry_run: bool = False
+    ) -> list[Outcome]:
+        """One pass over the plan's services, in `order` (depends_on first) when given."""
+        by_name = {s.service: s for s in plan.services}
+        names = [n for n in (order or ()) if n in by_name]
+        names += sorted(set(by_name) - set(names))
+        outcomes = [] if dry_run else self.recover()
+        for name in names:
+            outcomes.extend(self.reconcile_service(by_name[name], dry_run))
+        return outcomes
+
+    def reconcile_service(self, plan: ServicePlan, dry_run: bool = False) -> list[Outcome]:
+        if not plan.managed:
+            return [Outcome(plan.service, None, "skipped", "io.hwprov.enable is false")]
+        containers = self.containers_of(plan.service)
+        if not containers:
+            return [Outcome(plan.service, None, "missing", "no container for this service")]
+        spec = wanted(plan, self.host_path)
+        outcomes = []
+        for attrs in containers:
+            diff = tuple(differences(attrs, spec))
+            if not diff:
+                outcomes.append(Outcome(plan.service, _name(attrs), "unchanged"))
+            elif dry_run:
+                outcomes.append(Outcome(plan.service, _name(attrs), "would-recreate", "", diff))
+            elif attrs["Config"].get("Labels", {}).get(BALENA_SUPERVISED) is not None:
+                # The supervisor reverts Devices/CapAdd changes and breaks on foreign names:
+                # its containers get the cgroup strategy, not a recreate.
+                outcomes.append(
+                    Outcome(
+                        plan.service,
+                        _name(attrs),
+                        "skipped",
+                        "supervisor-owned: needs the cgroup strategy",
+                        diff,
+                    )
+                )
+            else:
+                outcomes.append(self.recreate(plan.service, attrs, spec, diff))
+        return outcomes
+
+    # -- recreating -----------------------------------------------------------------------
+
+    def recreate(
+        self,
+        service: str,
+        attrs: Mapping[str, Any],
+        spec: HardwareSpec,
+        diff: tuple[str, ...] = (),
+    ) -> Outcome:
+        name, old_id = _name(attrs), str(attrs["Id"])
+        was_running = bool((attrs.get("State") or {}).get("Running"))
+        strategy = (attrs["Config"].get("Labels") or {}).get(STRATEGY_LABEL, "download-then-kill")
+        stop_first = strategy in STOP_FIRST
+        body, extra_networks = clone_payload(attrs, spec)
+        stop_timeout = attrs["Config"].get("StopTimeout")
+        ending = RUNNING if was_running else ""
+        new_id: str | None = None
+        stopped = renamed = False
+        try:
+            if stop_first and was_running:
+                self.engine.stop(old_id, stop_timeout)
+                stopped = True
+            new_id = self.engine.create(body, name + NEW_SUFFIX + ending)
+            for network, endpoint in extra_networks:
+                self.engine.connect(new_id, network, endpoint)
+            if was_running and not stopped:
+                self.engine.stop(old_id, stop_timeout)
+                stopped = True
+            self.engine.rename(old_id, name + OLD_SUFFIX + ending)
+            renamed = True
+            self.engine.rename(new_id, name)
+            if was_running:
+                self.engine.start(new_id)
+                self._settle(new_id)
+        except EngineError as err:
+            self._roll_back(name, old_id, new_id, was_running and stopped, renamed)
+            return Outcome(service, name, "rolled-back", str(err), diff)
+        self._remove_quietly(old_id)
+        log.info("recreated %s (%s): %s", name, strategy, "; ".join(diff))
+        return Outcome(service, name, "recreated", f"strategy {strategy}", diff)
+
+    def _settle(self, container: str) -> None:
+        time.sleep(self.settle_s)
+        state = self.engine.inspect(container).get("State") or {}
+        if not state.get("Running") or state.get("Restarting"):
+            raise EngineError(
+                f"the replacement did not stay up (exit code {state.get('ExitCode')}, "
+                f"error {state.get('Error') or 'none'})"
+            )
+
+    def _roll_back(
+        self, name: str, old_id: str, new_id: str | None, restart_old: bool, renamed: bool
+    ) -> None:
+        log.warning("rolling back %s", name)
+        if new_id is not None:
+            self._remove_quietly(new_id, force=True)
+        if renamed:
+            self.engine.rename(old_id, name)
+        if restart_old:
+            self.engine.start(old_id)
+
+    def _remove_quietly(self, container: str, force: bool = False) -> None:
+        try:
+            self.engine.remove(container, force=force)
+        except EngineError as err:
+            log.warning("could not remove %s: %s", container, err)
+
+    # -- crash recovery ---------------------------------------------------------------------
+
+    def recover(self) -> list[Outcome]:
+        """Finish or undo swaps that a killed hwprov left half-done. Never loses a container."""
+        labels: dict[str, str | None] = {COMPOSE_PROJECT: self.project} if self.project else {}
+        everyone = self.engine.containers(labels or {COMPOSE_SERVICE: None})
+        by_name = {str(c["Names"][0]).lstrip("/"): c for c in everyone if c.get("Names")}
+        swaps: dict[str, dict[str, Any]] = {}
+        for name, summary in by_name.items():
+            for ending in TEMP_ENDINGS:
+                if name.endswith(ending):
+                    role = "new" if ending.startswith(NEW_SUFFIX) else "old"
+                    swap = swaps.setdefault(name.removesuffix(ending), {})
+                    swap[role] = summary
+                    swap["was_running"] = swap.get("was_running", False) or ending.endswith(RUNNING)
+        return [
+            self._recover(base, swap, by_name.get(base)) for base, swap in sorted(swaps.items())
+        ]
+
+    def _recover(
+        self, base: str, swap: Mapping[str, Any], current: Mapping[str, Any] | None
+    ) -> Outcome:
+        new, old = swap.get("new"), swap.get("old")
+        if old is not None and current is not None and current.get("State") == "running":
+            # The replacement was swapped in and runs: finish the swap.
+            self.engine.remove(old["Id"], force=True)
+            return Outcome(base, base, "recovered", "the replacement runs; removed the original")
+        if new is not None:
+            self.engine.remove(new["Id"], force=True)  # never swapped in
+        if old is not None:
+            if current is not None:  # a replacement swapped in that never ran
+                self.engine.remove(current["Id"], force=True)
+            self.engine.rename(old["Id"], base)
+            current = old
+        if current is not None and swap["was_running"] and current.get("State") != "running":
+            self.engine.start(current["Id"])
+        return Outcome(
+            base, base, "recovered", "an unfinished swap was undone; the original is back"
+        )
+
+
+def start_order(depends_on: Mapping[str, Iterable[str]]) -> list[str]:
+    """Services with their dependencies first (depends_on orders starts; cycles keep file order)."""
+    order: list[str] = []
+    visiting: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in order or name in visiting:
+            return
+        visiting.add(name)
+        for dep in depends_on.get(name, ()):
+            visit(dep)
+        visiting.discard(name)
+        order.append(name)
+
+    for name in depends_on:
+        visit(name)
+    return order
