@@ -14,6 +14,8 @@ from agent.errors import HwprovError
 # Imported lazily by name so that `hwprov scan` does not pay for the simulator's GObject import.
 COMMAND_MODULES = (
     "agent.commands.inventory",
+    "agent.commands.plan",
+    "agent.daemon",
     "agent.sim.cli",
     "agent.demo",
 )

@@ -165,9 +165,11 @@ class UdevMonitor:
         attributes: Iterable[str],
         source: str | None = None,
         context: pyudev.Context | None = None,
+        events: queue.Queue[object] | None = None,
     ) -> None:
         self.attributes = tuple(attributes)
-        self.events: queue.Queue[UdevEvent] = queue.Queue()
+        # The daemon passes its own queue, so udev events and its other wake-ups share one.
+        self.events: queue.Queue[object] = events if events is not None else queue.Queue()
         self._nodes: dict[str, str] = {}  # sys_path -> node: a remove event may lack DEVNAME
         self._lock = threading.Lock()
         context = context or pyudev.Context()
@@ -218,7 +220,7 @@ class UdevMonitor:
         if self._observer.is_alive():
             self._observer.stop()
 
-    def batches(self, timeout: float | None = None) -> Iterator[list[UdevEvent]]:
+    def batches(self, timeout: float | None = None) -> Iterator[list[object]]:
         """Block for the next event, then take whatever else is already queued with it.
 
         The first event of a burst is never delayed by a debounce window; the rest of the

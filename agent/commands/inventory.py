@@ -45,6 +45,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="machine-readable output")
+    add_plugin_options(parser)
+
+
+def add_plugin_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--disable", action="append", default=[], metavar="PLUGIN", help="skip a plugin"
     )
@@ -75,9 +79,14 @@ def print_table(hardware: Iterable[Hardware], out: TextIO) -> None:
         out.write(f"  {row[3]}\n")
 
 
-def run_scan(args: argparse.Namespace) -> int:
+def coldplug_inventory(args: argparse.Namespace) -> tuple[PluginHost, Inventory]:
     host, inventory = _inventory(args)
     inventory.load(coldplug(host.subsystems(), host.sysfs_attributes()))
+    return host, inventory
+
+
+def run_scan(args: argparse.Namespace) -> int:
+    host, inventory = coldplug_inventory(args)
     if args.json:
         doc = {
             "hardware": [h.to_json() for h in inventory.hardware()],

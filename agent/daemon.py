@@ -1,0 +1,208 @@
+"""`hwprov run`: coldplug, reconcile, then follow hotplug events and compose edits.
+
+Everything that can wake the daemon (udev events, a compose file edit, SIGHUP, SIGTERM, an
+engine retry timer) lands in one queue, and the loop blocks on it: idle costs no CPU. A
+burst is taken whole: the first event is handled at once, with whatever queued behind it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import queue
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from agent.compose.loader import load_project
+from agent.engine import Engine, HostPaths
+from agent.errors import EngineError, HwprovError
+from agent.filewatch import FileWatch
+from agent.inventory import Inventory
+from agent.plan import Plan
+from agent.planning import build_plan, project_name
+from agent.pluginhost import PluginHost
+from agent.reconciler import Reconciler, start_order
+from agent.smbus_io import SMBusProbeIO
+from agent.udev_source import UdevEvent, UdevMonitor, coldplug
+
+log = logging.getLogger(__name__)
+MAX_BACKOFF_S = 30.0
+
+
+class Wake(StrEnum):
+    STOP = "stop"
+    RELOAD = "reload"
+    COMPOSE_CHANGED = "compose-changed"
+    RETRY = "retry"
+
+
+def emit(event: str, **fields: Any) -> None:
+    """One structured line per decision, on stderr."""
+    print(
+        json.dumps({"ts": round(time.time(), 3), "event": event, **fields}),
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+@dataclass
+class Daemon:
+    compose_file: Path
+    project: str | None = None
+    engine_url: str | None = None
+    disabled: tuple[str, ...] = ()
+    debounce_s: float = 0.0
+    settle_s: float = 0.5
+    wake: queue.Queue[object] = field(default_factory=queue.Queue)
+
+    def run(self, ready: Callable[[], None] | None = None) -> int:
+        host = PluginHost(disabled=self.disabled).load()
+        chips = tuple(host.i2c_chips())
+        inventory = Inventory(host, lambda: SMBusProbeIO(chips))
+        project = load_project(self.compose_file)  # a broken file at start is a clear error
+        name = self.project or project_name(self.compose_file, getattr(project, "name", None))
+        monitor = UdevMonitor(host.subsystems(), host.sysfs_attributes(), events=self.wake)
+        monitor.start()  # listen before enumerating, so nothing plugged in between is lost
+        watch = FileWatch(self.compose_file, lambda: self.wake.put(Wake.COMPOSE_CHANGED))
+        watch.start()
+        engine = Engine(self.engine_url)
+        reconciler = Reconciler(engine, name, HostPaths.from_environment(), self.settle_s)
+        retry: threading.Timer | None = None
+        backoff = 0.5
+        try:
+            for change in inventory.load(coldplug(host.subsystems(), host.sysfs_attributes())):
+                monitor.remember_path(change.hardware.sys_path, change.hardware.node)
+            emit("started", project=name, hardware=[h.id for h in inventory.hardware()])
+            applied: Plan | None = None
+            pending_all = True
+            if ready:
+                ready()
+            while True:
+                if pending_all or applied is None:
+                    plan = build_plan(project, inventory.hardware(), host)
+                    try:
+                        self._reconcile(reconciler, project, plan, applied, everything=True)
+                        applied, pending_all, backoff = plan, False, 0.5
+                    except EngineError as err:
+                        emit("engine-down", error=str(err), retry_in_s=backoff)
+                        retry = threading.Timer(backoff, lambda: self.wake.put(Wake.RETRY))
+                        retry.daemon = True
+                        retry.start()
+                        backoff = min(backoff * 2, MAX_BACKOFF_S)
+                items = self._next_batch()
+                if Wake.STOP in items:
+                    emit("stopping")
+                    return 0
+                events = [i for i in items if isinstance(i, UdevEvent)]
+                for change in inventory.apply(events):
+                    hw = change.hardware
+                    emit(str(change.action), hardware=hw.id, kind=hw.kind, node=hw.node)
+                if Wake.RELOAD in items or Wake.COMPOSE_CHANGED in items:
+                    try:
+                        project = load_project(self.compose_file)
+                        emit("compose-reloaded", source=str(self.compose_file))
+                        pending_all = True
+                    except HwprovError as err:
+                        emit("compose-broken", error=str(err), action="keeping the last good one")
+                if Wake.RETRY in items:
+                    pending_all = True
+                if not pending_all and applied is not None and events:
+                    plan = build_plan(project, inventory.hardware(), host)
+                    try:
+                        self._reconcile(reconciler, project, plan, applied, everything=False)
+                        applied = plan
+                    except EngineError as err:
+                        emit("engine-down", error=str(err), retry_in_s=backoff)
+                        pending_all = True
+        finally:
+            if retry is not None:
+                retry.cancel()
+            monitor.stop()
+            watch.stop()
+            engine.close()
+
+    def _next_batch(self) -> list[object]:
+        items = [self.wake.get()]
+        deadline = time.monotonic() + self.debounce_s
+        while True:
+            timeout = deadline - time.monotonic()
+            try:
+                items.append(
+                    self.wake.get(timeout=timeout) if timeout > 0 else self.wake.get_nowait()
+                )
+            except queue.Empty:
+                return items
+
+    def _reconcile(
+        self,
+        reconciler: Reconciler,
+        project: object,
+        plan: Plan,
+        applied: Plan | None,
+        everything: bool,
+    ) -> None:
+        before = {s.service: s for s in applied.services} if applied else {}
+        changed = [s for s in plan.services if everything or before.get(s.service) != s]
+        if not changed:
+            return
+        services = {s.name: tuple(s.depends_on) for s in project.services}  # type: ignore[attr-defined]
+        subset = Plan(plan.source, tuple(changed), plan.warnings)
+        for outcome in reconciler.reconcile(subset, start_order(services)):
+            emit(
+                outcome.action,
+                service=outcome.service,
+                container=outcome.container,
+                detail=outcome.detail,
+                differences=list(outcome.differences),
+            )
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "run",
+        help="the agent: follow hardware and compose changes, keep containers matching",
+        description="Coldplug scan, reconcile, then handle hotplug events (re-plan, recreate "
+        "only the affected services) and compose file edits. SIGHUP reloads the compose file, "
+        "SIGTERM stops. One JSON line per decision on stderr.",
+        epilog="example: hwprov run -f /data/docker-compose.yml --debounce-ms 0",
+    )
+    p.add_argument("-f", "--file", type=Path, default=Path("docker-compose.yml"))
+    p.add_argument("-p", "--project-name")
+    p.add_argument("--engine", help="engine socket URL (default: $DOCKER_HOST or the local socket)")
+    p.add_argument("--disable", action="append", default=[], metavar="PLUGIN")
+    p.add_argument(
+        "--debounce-ms",
+        type=float,
+        default=0.0,
+        help="extra wait to gather a burst after its first event (default 0)",
+    )
+    p.add_argument(
+        "--settle-ms",
+        type=float,
+        default=500.0,
+        help="how long a replacement must stay up before the original is removed",
+    )
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    daemon = Daemon(
+        compose_file=args.file,
+        project=args.project_name,
+        engine_url=args.engine,
+        disabled=tuple(args.disable),
+        debounce_s=args.debounce_ms / 1000,
+        settle_s=args.settle_ms / 1000,
+    )
+    signal.signal(signal.SIGTERM, lambda *_: daemon.wake.put(Wake.STOP))
+    signal.signal(signal.SIGINT, lambda *_: daemon.wake.put(Wake.STOP))
+    signal.signal(signal.SIGHUP, lambda *_: daemon.wake.put(Wake.RELOAD))
+    return daemon.run()

@@ -1,0 +1,38 @@
+"""Compose project + attached hardware -> plan: the glue between the loader, the inventory
+and the pure planner (the only I/O here is looking at the paths `devices:` names)."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from agent.nodeview import inspect_paths
+from agent.plan import Plan
+from agent.planner import make_plan
+from agent.pluginhost import PluginHost
+from agent.records import Hardware
+from agent.requirements import requirements_of
+
+
+def project_name(compose_file: Path, declared: str | None = None) -> str:
+    """As docker compose names it: `name:`, else COMPOSE_PROJECT_NAME, else the folder name."""
+    raw = declared or os.environ.get("COMPOSE_PROJECT_NAME") or compose_file.resolve().parent.name
+    return re.sub(r"[^a-z0-9_-]", "", raw.lower())
+
+
+def build_plan(project: object, hardware: Sequence[Hardware], host: PluginHost) -> Plan:
+    """`project` is an `agent.compose.model.Project`."""
+    source = str(project.source)  # type: ignore[attr-defined]
+    services = list(project.services)  # type: ignore[attr-defined]
+    requirements = [requirements_of(s, source) for s in services]
+    nodes = inspect_paths(n.host for r in requirements for n in r.nodes)
+    return make_plan(
+        source,
+        requirements,
+        hardware,
+        host.grant,
+        nodes,
+        warnings=tuple(project.warnings),  # type: ignore[attr-defined]
+    )
