@@ -16,8 +16,6 @@ COMMAND_MODULES = (
     "agent.commands.inventory",
     "agent.commands.plan",
     "agent.daemon",
-    "agent.sim.cli",
-    "agent.demo",
 )
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.compose.loader import load_project
+from agent.compose.model import Project
 from agent.engine import Engine, HostPaths
 from agent.errors import EngineError, HwprovError
 from agent.filewatch import FileWatch
@@ -68,7 +69,7 @@ class Daemon:
         chips = tuple(host.i2c_chips())
         inventory = Inventory(host, lambda: SMBusProbeIO(chips))
         project = load_project(self.compose_file)  # a broken file at start is a clear error
-        name = self.project or project_name(self.compose_file, getattr(project, "name", None))
+        name = self.project or project_name(self.compose_file, project.name)
         monitor = UdevMonitor(host.subsystems(), host.sysfs_attributes(), events=self.wake)
         monitor.start()  # listen before enumerating, so nothing plugged in between is lost
         watch = FileWatch(self.compose_file, lambda: self.wake.put(Wake.COMPOSE_CHANGED))
@@ -144,7 +145,7 @@ class Daemon:
     def _reconcile(
         self,
         reconciler: Reconciler,
-        project: object,
+        project: Project,
         plan: Plan,
         applied: Plan | None,
         everything: bool,
@@ -153,7 +154,7 @@ class Daemon:
         changed = [s for s in plan.services if everything or before.get(s.service) != s]
         if not changed:
             return
-        services = {s.name: tuple(s.depends_on) for s in project.services}  # type: ignore[attr-defined]
+        services = {s.name: s.depends_on for s in project.services}
         subset = Plan(plan.source, tuple(changed), plan.warnings)
         for outcome in reconciler.reconcile(subset, start_order(services)):
             emit(

@@ -8,6 +8,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+from agent.compose.model import Project
 from agent.nodeview import inspect_paths
 from agent.plan import Plan
 from agent.planner import make_plan
@@ -22,17 +23,7 @@ def project_name(compose_file: Path, declared: str | None = None) -> str:
     return re.sub(r"[^a-z0-9_-]", "", raw.lower())
 
 
-def build_plan(project: object, hardware: Sequence[Hardware], host: PluginHost) -> Plan:
-    """`project` is an `agent.compose.model.Project`."""
-    source = str(project.source)  # type: ignore[attr-defined]
-    services = list(project.services)  # type: ignore[attr-defined]
-    requirements = [requirements_of(s, source) for s in services]
+def build_plan(project: Project, hardware: Sequence[Hardware], host: PluginHost) -> Plan:
+    requirements = [requirements_of(s, project.source) for s in project.services]
     nodes = inspect_paths(n.host for r in requirements for n in r.nodes)
-    return make_plan(
-        source,
-        requirements,
-        hardware,
-        host.grant,
-        nodes,
-        warnings=tuple(project.warnings),  # type: ignore[attr-defined]
-    )
+    return make_plan(project.source, requirements, hardware, host.grant, nodes, project.warnings)

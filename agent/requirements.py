@@ -7,19 +7,12 @@ sees `Requirements`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
 
+from agent.compose.model import Service
 from agent.errors import ComposeError
 from agent.matchlabels import HardwareMatch, LabelSyntaxError, enabled, match_labels, parse_match
 
 FEATURE_PREFIX = "io.balena.features."
-
-
-class DeviceEntry(Protocol):
-    host: str
-    container: str
-    permissions: str | None
-    line: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,20 +40,18 @@ def _on(value: object) -> bool:
     return str(value).strip().lower() in ("1", "true", "yes", "on")
 
 
-def requirements_of(service: object, source: str) -> Requirements:
-    """Requirements of one compose service (`agent.compose.model.Service`)."""
-    name: str = service.name  # type: ignore[attr-defined]
-    line = getattr(service, "line", None)
+def requirements_of(service: Service, source: str) -> Requirements:
+    name, line = service.name, service.line
     where = f"{source}:{line}" if line else source
-    labels = dict(service.labels)  # type: ignore[attr-defined]
+    labels = dict(service.labels)
     nodes = tuple(
         DeclaredNode(
             host=d.host,
             container=d.container or d.host,
-            permissions=getattr(d, "permissions_given", d.permissions),
+            permissions=d.permissions,
             where=f"{source}:{d.line}" if d.line else where,
         )
-        for d in service.devices  # type: ignore[attr-defined]
+        for d in service.devices
     )
     matches = []
     for slot, value in sorted(match_labels(labels).items()):
@@ -79,9 +70,9 @@ def requirements_of(service: object, source: str) -> Requirements:
         where=where,
         nodes=nodes,
         matches=tuple(matches),
-        capabilities=tuple(service.cap_add),  # type: ignore[attr-defined]
+        capabilities=service.cap_add,
         features=features,
-        network_mode=service.network_mode,  # type: ignore[attr-defined]
-        privileged=bool(service.privileged),  # type: ignore[attr-defined]
+        network_mode=service.network_mode,
+        privileged=service.privileged,
         enabled=enabled(labels),
     )

@@ -10,6 +10,7 @@ from typing import TextIO
 
 from agent.commands.inventory import add_plugin_options, coldplug_inventory
 from agent.compose.loader import load_project
+from agent.compose.model import Project
 from agent.engine import Engine, HostPaths
 from agent.plan import Plan, ServicePlan
 from agent.planning import build_plan, project_name
@@ -57,7 +58,7 @@ def _compose_options(parser: argparse.ArgumentParser) -> None:
     add_plugin_options(parser)
 
 
-def _plan(args: argparse.Namespace) -> tuple[object, Plan]:
+def _plan(args: argparse.Namespace) -> tuple[Project, Plan]:
     project = load_project(args.file)
     host, inventory = coldplug_inventory(args)
     return project, build_plan(project, inventory.hardware(), host)
@@ -119,9 +120,9 @@ def run_apply(args: argparse.Namespace) -> int:
     engine = Engine()
     try:
         engine.ping()
-        name = args.project_name or project_name(args.file, getattr(project, "name", None))
+        name = args.project_name or project_name(args.file, project.name)
         reconciler = Reconciler(engine, project=name, host_path=HostPaths.from_environment())
-        depends = {s.name: tuple(s.depends_on) for s in project.services}  # type: ignore[attr-defined]
+        depends = {s.name: s.depends_on for s in project.services}
         outcomes = reconciler.reconcile(plan, start_order(depends), dry_run=args.dry_run)
     finally:
         engine.close()

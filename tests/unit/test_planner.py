@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from udevdata import console_tty, ftdi_tty, gpio_node, hci, i2c_bus
 
@@ -244,3 +246,50 @@ def test_plan_is_deterministic() -> None:
     r = req("node-red", privileged=True, nodes=declared("/dev/mem", "/dev/i2c-1", "/dev/gpiomem"))
     assert plan(r) == plan(r)
     assert plan_service(r, list(reversed(inventory())), HOST.grant, NODES) == plan(r)
+
+
+CORPUS = Path(__file__).resolve().parents[3] / "shared" / "compose-corpus" / "corpus"
+
+
+def corpus_plan(name: str):
+    from agent.compose.loader import load_project
+    from agent.requirements import requirements_of
+
+    project = load_project(CORPUS / name, env={})
+    return {
+        s.name: plan_service(requirements_of(s, project.source), inventory(), HOST.grant, NODES)
+        for s in project.services
+    }
+
+
+@pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/compose-corpus is not here")
+def test_corpus_acceptance_on_a_pi() -> None:
+    red = corpus_plan("balena-labs-projects__balena-node-red__docker-compose.yml")["node-red"]
+    assert [d.host for d in red.devices] == ["/dev/gpiomem", "/dev/i2c-1", "/dev/mem"]
+    assert [c.value for c in red.capabilities] == ["SYS_RAWIO"] and red.privileged is False
+    bt = corpus_plan("balena-labs-projects__bluetooth__docker-compose.yml")["bluetooth"]
+    assert [c.value for c in bt.capabilities] == ["NET_ADMIN"]
+    assert [(m.source, m.target) for m in bt.mounts] == [("/run/dbus", "/host/run/dbus")]
+    pihole = corpus_plan("klutchell__balena-pihole__docker-compose.yml")
+    assert [d.host for d in pihole["padd"].devices] == ["/dev/tty0", "/dev/tty1"]
+    assert all(d.hardware_id is None for d in pihole["padd"].devices)  # consoles: not UARTs
+    assert pihole["fbcp"].was_privileged and pihole["fbcp"].privileged is False
+
+
+@pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/compose-corpus is not here")
+def test_whole_corpus_plans_without_privileged() -> None:
+    from agent.compose.loader import load_project
+    from agent.errors import ComposeError
+    from agent.requirements import requirements_of
+
+    planned = 0
+    for path in sorted(CORPUS.iterdir()):
+        try:
+            project = load_project(path, env={"USB_DEVICE": "/dev/bus/usb", "A": "1"})
+        except ComposeError:
+            continue  # rejected files are checked in test_compose
+        for s in project.services:
+            p = plan_service(requirements_of(s, project.source), inventory(), HOST.grant, NODES)
+            assert p.privileged is False and p.to_json()["privileged"] is False
+            planned += 1
+    assert planned > 100

@@ -1,0 +1,1 @@
+"""Reading compose files: the Compose v2.1 subset the balena supervisor implements."""
