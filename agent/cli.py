@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "agent.commands.inventory",
     "agent.commands.plan",
     "agent.daemon",
+    "agent.sim.cli",
 )
 
 

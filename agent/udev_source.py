@@ -105,7 +105,7 @@ def snapshot(dev: pyudev.Device, attributes: Iterable[str]) -> UdevDevice:
                 sys_path=parent.sys_path,
                 subsystem=parent.subsystem,
                 devtype=parent.device_type,
-                driver=parent.driver,
+                driver=parent.driver or parent.properties.get("DRIVER"),
                 attributes=_attributes(parent, names),
             )
         )

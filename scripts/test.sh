@@ -4,5 +4,7 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$here"
 bash scripts/bootstrap.sh
+# tests run `hwprov` inside simulated boards, as users do
+export PATH="$here/.venv/bin:$PATH"
 .venv/bin/ruff check agent plugins tests
 .venv/bin/python -m pytest "$@"

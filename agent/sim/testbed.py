@@ -1,0 +1,149 @@
+"""A umockdev testbed built from a Board, with units plugged and unplugged at run time.
+
+Works around umockdev 0.17.16's traps (shared/notes/umockdev-bench.md):
+- remove_device() sends no uevent: send `remove` first, children before parents;
+- re-adding a PTY-backed node aborts the process: nodes are plain files ("N: name=00"), which
+  re-plug any number of times (serial data does not flow through them);
+- UMOCKDEV_DIR is only in the C environment: `env()` hands it to children explicitly;
+- a burst far ahead of a slow monitor aborts the sender: the runner raises the datagram queue
+  length in its own network namespace, or paces uevents (`pace_s`).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import gi
+
+gi.require_version("UMockdev", "1.0")
+from gi.repository import UMockdev  # noqa: E402
+
+from agent.errors import SimulatorError  # noqa: E402
+from agent.sim.board import Board, BoardDevice  # noqa: E402
+from agent.sim.i2c import I2CBusEmulator  # noqa: E402
+from agent.sim.realnodes import RealNodes  # noqa: E402
+
+
+def record(device: BoardDevice, kernel_only: bool) -> str:
+    """One device in umockdev's record format (P:, N:, S:, E:, A:)."""
+    lines = [f"P: {device.path}"]
+    if device.node:
+        lines.append(f"N: {device.node}=00")
+        if not kernel_only:
+            lines += [f"S: {link}" for link in device.links]
+    props = {"SUBSYSTEM": device.subsystem, **dict(device.properties)}
+    if device.devtype:
+        props["DEVTYPE"] = device.devtype
+    if device.driver:
+        props["DRIVER"] = device.driver
+    if device.node:
+        props.update(
+            DEVNAME=f"/dev/{device.node}", MAJOR=str(device.major), MINOR=str(device.minor)
+        )
+    if not kernel_only:
+        props.update(device.udev)
+        if device.links:
+            props["DEVLINKS"] = " ".join(f"/dev/{link}" for link in device.links)
+    lines += [f"E: {k}={v}" for k, v in props.items()]
+    attrs = dict(device.attributes)
+    if device.node:
+        attrs["dev"] = f"{device.major}:{device.minor}"
+    lines += [f"A: {k}={v}" for k, v in attrs.items()]
+    return "\n".join(lines) + "\n"
+
+
+class SimTestbed:
+    def __init__(
+        self, board: Board, nodes: RealNodes, *, kernel_only: bool = False, pace_s: float = 0.0
+    ) -> None:
+        self.board = board
+        self.nodes = nodes
+        self.kernel_only = kernel_only
+        self.pace_s = pace_s
+        self.lock = threading.Lock()
+        self.tb = UMockdev.Testbed.new()
+        self.buses: dict[int, I2CBusEmulator] = {}
+        self.plugged: set[str] = set()
+        for device in board.boot_devices():
+            self._add(device)
+        self.plugged = {u for u in board.units if self._top(u).plugged}
+        for bus in board.i2c:
+            emulator = I2CBusEmulator(dict(bus.chips), bus.nack_errno)
+            self.tb.attach_ioctl(f"/dev/i2c-{bus.bus}", emulator)
+            self.buses[bus.bus] = emulator
+
+    @property
+    def root(self) -> str:
+        return self.tb.get_root_dir()
+
+    def _top(self, unit: str) -> BoardDevice:
+        return next(d for d in self.board.devices if d.unit == unit)
+
+    def _add(self, device: BoardDevice) -> None:
+        if not self.tb.add_from_string(record(device, self.kernel_only)):
+            raise SimulatorError(f"umockdev refused {device.path}")
+        if device.node and device.major is not None and device.minor is not None:
+            self.nodes.add(device.node, device.major, device.minor)
+        if self.pace_s:
+            time.sleep(self.pace_s)
+
+    def plug(self, unit: str) -> list[str]:
+        with self.lock:
+            devices = self._unit(unit)
+            if unit in self.plugged:
+                raise SimulatorError(f"{unit} is already plugged")
+            for device in devices:
+                self._add(device)
+            self.plugged.add(unit)
+            return [f"/dev/{d.node}" for d in devices if d.node]
+
+    def unplug(self, unit: str) -> list[str]:
+        with self.lock:
+            devices = self._unit(unit)
+            if unit not in self.plugged:
+                raise SimulatorError(f"{unit} is not plugged")
+            for device in reversed(devices):  # children first, as the kernel does
+                sys_path = f"/sys{device.path}"
+                self.tb.uevent(sys_path, "remove")  # remove_device() alone sends none
+                if self.pace_s:
+                    time.sleep(self.pace_s)
+            for device in reversed(devices):
+                self.tb.remove_device(f"/sys{device.path}")
+                if device.node:
+                    self.nodes.remove(device.node)
+            self.plugged.discard(unit)
+            return [f"/dev/{d.node}" for d in devices if d.node]
+
+    def _unit(self, unit: str) -> tuple[BoardDevice, ...]:
+        try:
+            return self.board.unit_devices(unit)
+        except KeyError:
+            known = ", ".join(self.board.units) or "none"
+            raise SimulatorError(
+                f"board {self.board.board} has no unit '{unit}' (units: {known})"
+            ) from None
+
+    def i2c(self, bus: int) -> I2CBusEmulator:
+        if bus not in self.buses:
+            raise SimulatorError(f"board {self.board.board} has no emulated i2c-{bus}")
+        return self.buses[bus]
+
+    def status(self) -> dict[str, object]:
+        return {
+            "board": self.board.board,
+            "units": {u: u in self.plugged for u in self.board.units},
+            "i2c": {
+                str(b): {f"0x{a:02x}": m for a, m in sorted(e.models.items())}
+                for b, e in self.buses.items()
+            },
+            "nodes": str(self.nodes.folder),
+        }
+
+    def close(self) -> None:
+        for bus in self.buses:
+            self.tb.detach_ioctl(f"/dev/i2c-{bus}")
+        self.tb.clear()
+        # Dropping the testbed lets umockdev remove its own root; removing it ourselves first
+        # makes umockdev's finaliser abort with "cannot remove".
+        del self.tb
