@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "agent.commands.plan",
     "agent.daemon",
     "agent.sim.cli",
+    "agent.demo",
 )
 
 

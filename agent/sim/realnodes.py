@@ -40,6 +40,7 @@ class RealNodes:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.unlink(missing_ok=True)
         os.mknod(path, stat.S_IFCHR | 0o660, os.makedev(host_major, minor))
+        os.chmod(path, 0o660)  # mknod's mode passes through the umask
         self.entries[f"/dev/{node}"] = {
             "host_path": str(path),
             "board_dev": f"{major}:{minor}",

@@ -88,9 +88,12 @@ def test_device_cgroup_rule_lets_a_later_node_open(
         "except OSError as e: print(errno.errorcode[e.errno])\n"
     )
     out = docker_client.containers.run(
-        hostpython_image, ["python3", "-c", code], volumes=HOSTPYTHON_VOLUMES,
-        device_cgroup_rules=[f"c {major}:* rwm"], remove=True,
-    )  # fmt: skip
+        hostpython_image,
+        ["python3", "-c", code],
+        volumes=HOSTPYTHON_VOLUMES,
+        device_cgroup_rules=[f"c {major}:* rwm"],
+        remove=True,
+    )
     assert out.decode().split() == ["ENXIO"]
 
 

@@ -1,0 +1,120 @@
+"""Recreating through the real engine: everything kept but hardware, rollback, crash recovery."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import docker
+import pytest
+from conftest import free_major
+
+from agent.engine import COMPOSE_PROJECT, COMPOSE_SERVICE, Engine
+from agent.plan import Plan, PlannedDevice, ServicePlan, Setting
+from agent.reconciler import NEW_SUFFIX, OLD_SUFFIX, RUNNING, Reconciler
+
+LOOP = ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
+
+
+@pytest.fixture
+def node(tmp_path: Path) -> Path:
+    path = tmp_path / "ttyUSB0"
+    os.mknod(path, 0o20660, os.makedev(free_major(188), 0))
+    return path
+
+
+@pytest.fixture
+def service(docker_client: docker.DockerClient, busybox_image: str):
+    volume = docker_client.volumes.create("rc-data")
+    network = docker_client.networks.create("rc-net")
+    c = docker_client.containers.create(
+        busybox_image,
+        LOOP,
+        name="rc-gps-1",
+        init=True,
+        labels={COMPOSE_PROJECT: "rc", COMPOSE_SERVICE: "gps", "keep": "me"},
+        environment={"MODE": "prod"},
+        volumes={"rc-data": {"bind": "/data", "mode": "rw"}},
+        restart_policy={"Name": "always"},
+        network="rc-net",
+        stop_signal="SIGTERM",
+    )
+    c.start()
+    yield c
+    for x in docker_client.containers.list(all=True, filters={"label": f"{COMPOSE_PROJECT}=rc"}):
+        x.remove(force=True)
+    network.remove()
+    volume.remove()
+
+
+def plan_for(node: Path, container_path: str = "/dev/gps") -> Plan:
+    device = PlannedDevice(str(node), container_path, "rw", None, None, "serial:x", "test")
+    sp = ServicePlan("gps", devices=(device,), capabilities=(Setting("SYS_RAWIO", "test"),))
+    return Plan("t.yml", (sp,))
+
+
+def test_recreate_keeps_everything_but_hardware(
+    engine, docker_client: docker.DockerClient, service, node: Path
+) -> None:
+    before = docker_client.api.inspect_container(service.id)
+    reconciler = Reconciler(Engine(engine.base_url), project="rc", settle_s=0.2)
+    [outcome] = reconciler.reconcile(plan_for(node))
+    assert outcome.action == "recreated", outcome
+    after = docker_client.api.inspect_container("rc-gps-1")
+    assert after["Id"] != before["Id"] and after["State"]["Running"]
+    assert after["HostConfig"]["Privileged"] is False
+    assert after["HostConfig"]["Devices"] == [
+        {"PathOnHost": str(node), "PathInContainer": "/dev/gps", "CgroupPermissions": "rw"}
+    ]
+    assert after["HostConfig"]["CapAdd"] == ["SYS_RAWIO"]
+    for key in ("Labels", "Env", "Cmd", "Image", "StopSignal"):
+        assert after["Config"][key] == before["Config"][key], key
+    for key in ("Binds", "RestartPolicy", "NetworkMode", "Init"):
+        assert after["HostConfig"][key] == before["HostConfig"][key], key
+    assert list(after["NetworkSettings"]["Networks"]) == ["rc-net"]
+    assert [c.name for c in docker_client.containers.list(all=True)] == ["rc-gps-1"]
+    assert reconciler.reconcile(plan_for(node))[0].action == "unchanged"
+
+
+def test_a_replacement_that_cannot_start_is_rolled_back(
+    engine, docker_client: docker.DockerClient, service, tmp_path: Path
+) -> None:
+    missing = tmp_path / "gone"  # the engine refuses to start with a missing device path
+    reconciler = Reconciler(Engine(engine.base_url), project="rc", settle_s=0.2)
+    [outcome] = reconciler.reconcile(plan_for(missing))
+    assert outcome.action == "rolled-back" and "gone" in outcome.detail
+    now = docker_client.containers.list(all=True)
+    assert [(c.name, c.id, c.status) for c in now] == [("rc-gps-1", service.id, "running")]
+
+
+@pytest.mark.parametrize("crash_after", ["create", "stop", "rename-old", "rename-new"])
+def test_a_swap_killed_at_any_step_is_recovered(
+    engine, docker_client: docker.DockerClient, service, node: Path, crash_after: str
+) -> None:
+    """Replay the recreate's steps up to a point, as if hwprov was killed there."""
+    api = docker_client.api
+    attrs = api.inspect_container(service.id)
+    from agent.containerspec import clone_payload, wanted
+
+    body, _ = clone_payload(attrs, wanted(plan_for(node).services[0]))
+    steps = ["create", "stop", "rename-old", "rename-new"]
+    new_id = None
+    for step in steps[: steps.index(crash_after) + 1]:
+        if step == "create":
+            new_id = api.create_container_from_config(body, name="rc-gps-1" + NEW_SUFFIX + RUNNING)[
+                "Id"
+            ]
+        elif step == "stop":
+            api.stop(service.id, timeout=5)
+        elif step == "rename-old":
+            api.rename(service.id, "rc-gps-1" + OLD_SUFFIX + RUNNING)
+        else:
+            api.rename(new_id, "rc-gps-1")
+    reconciler = Reconciler(Engine(engine.base_url), project="rc", settle_s=0.2)
+    outcomes = reconciler.recover()
+    assert [o.action for o in outcomes] == ["recovered"]
+    containers = docker_client.containers.list(all=True)
+    # exactly one container, named as before, running: the original (nothing was lost)
+    assert [(c.name, c.status) for c in containers] == [("rc-gps-1", "running")]
+    assert containers[0].id == service.id
+    assert docker_client.volumes.get("rc-data")  # named volumes are never removed
