@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import subprocess
 
 from agent.errors import SimulatorError
@@ -106,7 +107,16 @@ def _run(args: argparse.Namespace) -> int:
             "--",
             *command,
         ]
-        return subprocess.call(outer_command(argv))
+        # unshare and umockdev-wrapper exec, so this child is the inner sim: pass signals on,
+        # or a terminated outer process would orphan the testbed.
+        inner = subprocess.Popen(outer_command(argv))
+        forward = lambda signum, _frame: inner.send_signal(signum)  # noqa: E731
+        old = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            return inner.wait()
+        finally:
+            for s, handler in old.items():
+                signal.signal(s, handler)
     from agent.sim.runner import run_inner
 
     return run_inner(board, command, args.control, args.kernel_only)

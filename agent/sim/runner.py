@@ -101,8 +101,10 @@ def run_inner(board: Board, command: list[str], control: str | None, kernel_only
     except FileNotFoundError as err:
         raise SimulatorError(f"cannot run {command[0]}: {err.strerror}") from err
     finally:
-        for s, handler in old.items():
-            signal.signal(s, handler)
+        # Signals stay forwarded (to a child that is gone) until the cleanup is done: a late
+        # SIGTERM must not kill this process halfway and leave the testbed behind.
         server.stop()
         bed.close()
         shutil.rmtree(workdir, ignore_errors=True)
+        for s, handler in old.items():
+            signal.signal(s, handler)
