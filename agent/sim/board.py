@@ -18,6 +18,7 @@ from agent.records import Props
 
 _DEV = re.compile(r"^(\d+):(\d+)$")
 NACK_ERRNOS = {"EREMOTEIO": 121, "ENXIO": 6, "EIO": 5}
+UEVENT_BUFFER_SIZE = 2048  # the kernel's limit for one uevent's properties (kobject.h)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +129,18 @@ def _device(raw: Any, index: int, source: str) -> BoardDevice:
     links = raw.get("links") or []
     if not isinstance(links, list) or not all(isinstance(x, str) for x in links):
         raise BoardError(source, where, "'links' must be a list of /dev-relative names")
+    props = {
+        **_props(raw.get("properties"), where, "properties", source),
+        **_props(raw.get("udev"), where, "udev", source),
+    }
+    size = sum(len(k) + len(v) + 2 for k, v in props.items()) + len(path) + 64
+    if size > UEVENT_BUFFER_SIZE:
+        raise BoardError(
+            source,
+            where,
+            f"properties take {size} bytes; a uevent holds at most "
+            f"{UEVENT_BUFFER_SIZE} (the kernel's UEVENT_BUFFER_SIZE)",
+        )
     return BoardDevice(
         path=path,
         subsystem=subsystem,

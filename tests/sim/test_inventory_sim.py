@@ -29,7 +29,16 @@ def scan_all(kernel_only: bool) -> dict[str, dict]:
 
 def test_every_plugged_adapter_is_classified_on_the_gateway() -> None:
     hw = scan_all(kernel_only=False)
-    assert sorted(hw) == ["hci0", "hci1", "ttyACM0", "ttyS0", "ttyUSB0", "ttyUSB1", "ttyUSB2"]
+    assert sorted(hw) == [
+        "hci0",
+        "hci1",
+        "mem",
+        "ttyACM0",
+        "ttyS0",
+        "ttyUSB0",
+        "ttyUSB1",
+        "ttyUSB2",
+    ]
     assert hw["ttyUSB0"]["details"]["by_id"].endswith(
         "usb-FTDI_FT232R_USB_UART_A50285BI-if00-port0"
     )
@@ -65,3 +74,57 @@ def test_watch_prints_a_plugged_ftdi_within_100_ms_and_its_removal(running_sim, 
     assert elapsed_ms < 100 or (s.ctl("status").returncode == 0 and elapsed_ms < 1000)
     assert s.ctl("unplug", "ftdi").returncode == 0
     assert s.line().startswith("- serial ttyUSB0 /dev/ttyUSB0")
+
+
+CORPUS = __import__("pathlib").Path(__file__).resolve().parents[3] / "shared" / "compose-corpus"
+
+
+@pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/compose-corpus is not here")
+@pytest.mark.parametrize("board", ["rpi4b", "x86-gateway"])
+def test_plan_on_corpus_files_under_each_board(board: str) -> None:
+    files = [
+        "balena-labs-projects__balena-node-red__docker-compose.yml",
+        "balena-labs-projects__bluetooth__docker-compose.yml",
+        "klutchell__balena-pihole__docker-compose.yml",
+    ]
+    cmd = "; ".join(f"hwprov plan --json -f {CORPUS / 'corpus' / f}" for f in files)
+    out = sim("sh", "-c", cmd, board=board)
+    assert out.returncode == 0, out.stderr
+    plans = [json.loads(doc) for doc in out.stdout.replace("}\n{", "}\n\x00{").split("\x00")]
+    red, bt, pihole = ({s["service"]: s for s in p["services"]} for p in plans)
+    node_red = red["node-red"]
+    assert node_red["privileged"] is False
+    if board == "rpi4b":
+        assert [d["host"] for d in node_red["devices"]] == [
+            "/dev/gpiomem",
+            "/dev/i2c-1",
+            "/dev/mem",
+        ]
+        assert [c["value"] for c in node_red["capabilities"]] == ["SYS_RAWIO"]
+    else:  # no GPIO or I2C on the gateway: the declared nodes are unmet, not mapped
+        assert {u["what"] for u in node_red["unmet"]} == {"/dev/gpiomem", "/dev/i2c-1"}
+    assert [(m["source"], m["target"]) for m in bt["bluetooth"]["mounts"]] == [
+        ("/run/dbus", "/host/run/dbus")
+    ]
+    padd = pihole["padd"]
+    assert [d["host"] for d in padd["devices"]] == ["/dev/tty0", "/dev/tty1"]
+    assert all(d["hardware_id"] is None for d in padd["devices"])
+
+
+def test_odd_udev_data_on_a_board_is_skipped_not_fatal(tmp_path) -> None:
+    odd = tmp_path / "odd.yaml"
+    huge = "x" * 4000  # a sysfs attribute can fill a page
+    odd.write_text(
+        "board: odd\nname: Odd\nprovenance: made up for bad-data tests\ndevices:\n"
+        "  - path: /devices/platform/weird\n    subsystem: platform\n"
+        f"  - path: /devices/platform/weird/tty/ttyWEIRD\n    subsystem: tty\n    node: ttyWEIRD\n"
+        f"    dev: '204:99'\n    attributes: {{type: '4', huge: '{huge}'}}\n"
+        f"    properties: {{LONG: '{huge[:1500]}', EMPTY: ''}}\n"
+        "  - path: /devices/platform/weird/i2c-dev/i2c-notanumber\n    subsystem: i2c-dev\n"
+        "    node: i2c-notanumber\n    dev: '89:200'\n"
+        "  - path: /devices/platform/weird/gpio/gpiochip9\n    subsystem: gpio\n"
+    )
+    out = sim("hwprov", "scan", "--json", board=str(odd))
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert [h["name"] for h in doc["hardware"]] == ["ttyWEIRD"] and doc["problems"] == []

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from udevdata import console_tty, ftdi_tty, gpio_node, hci, i2c_bus
 
 from agent.matchlabels import LabelSyntaxError, parse_match
@@ -293,3 +295,15 @@ def test_whole_corpus_plans_without_privileged() -> None:
             assert p.privileged is False and p.to_json()["privileged"] is False
             planned += 1
     assert planned > 100
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=60), st.text(max_size=12))
+def test_random_label_values_parse_or_say_why(value: str, slot: str) -> None:
+    try:
+        match = parse_match(slot, value)
+    except LabelSyntaxError as err:
+        assert str(err)
+        return
+    for hw in inventory():
+        assert match.matches(hw) in (True, False)
