@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from agent.records import to_json
+from agent.records import cgroup_rule, to_json
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,9 +20,7 @@ class PlannedDevice:
 
     @property
     def cgroup_rule(self) -> str | None:
-        if self.major is None or self.minor is None:
-            return None
-        return f"c {self.major}:{self.minor} {self.permissions}"
+        return cgroup_rule(self.major, self.minor, self.permissions)
 
 
 @dataclass(frozen=True, slots=True)

@@ -186,9 +186,14 @@ class DeviceNode:
 
     @property
     def cgroup_rule(self) -> str | None:
-        if self.major is None or self.minor is None:
-            return None
-        return f"c {self.major}:{self.minor} {self.permissions}"
+        return cgroup_rule(self.major, self.minor, self.permissions)
+
+
+def cgroup_rule(major: int | None, minor: int | None, permissions: str) -> str | None:
+    """The exact device-cgroup rule for one character node: `c MAJOR:MINOR perms`."""
+    if major is None or minor is None:
+        return None
+    return f"c {major}:{minor} {permissions}"
 
 
 @dataclass(frozen=True, slots=True)
