@@ -1,0 +1,105 @@
+"""Grant a device to a running container without restarting it (cgroup v1, as on balenaOS).
+
+Two steps, both invisible to the engine and to the balena supervisor (which never reads
+DeviceCgroupRules or runtime cgroup state): allow `c M:m` in the container's devices cgroup,
+and create the node inside the container's mount namespace. Revocation is the reverse. A
+container restart loses both (fresh /dev tmpfs, fresh cgroup), so callers re-apply on the
+engine's `start` event.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import stat
+from pathlib import Path
+
+from agent.errors import HwprovError
+
+CLONE_NEWNS = 0x00020000
+CGROUP_ROOT = Path("/sys/fs/cgroup/devices")
+
+
+class LiveGrantError(HwprovError):
+    """The container cannot be granted a device while it runs."""
+
+
+def devices_cgroup(pid: int) -> Path:
+    """The container's devices cgroup, read from /proc/<pid>/cgroup rather than assumed
+    (cgroupfs puts it at docker/<id>, the systemd driver in a scope)."""
+    try:
+        lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+    except OSError as err:
+        raise LiveGrantError(f"container process {pid} is gone: {err}") from err
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if "devices" in controllers.split(","):
+            return CGROUP_ROOT / path.lstrip("/")
+    raise LiveGrantError("no devices cgroup (cgroup v2 needs an eBPF program: not supported yet)")
+
+
+def _write(pid: int, name: str, rule: str) -> None:
+    target = devices_cgroup(pid) / name
+    try:
+        target.write_text(rule)
+    except OSError as err:
+        raise LiveGrantError(f"cannot write '{rule}' to {target}: {err.strerror}") from err
+
+
+def _in_mount_ns(
+    pid: int,
+    action: str,
+    path: str,
+    major: int = 0,
+    minor: int = 0,
+    mode: int = 0o660,
+    gid: int | None = None,
+) -> None:
+    """Run one node operation inside the container's mount namespace, in a forked child:
+    setns(CLONE_NEWNS) needs a single-threaded caller, and the agent keeps its own namespace."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    ns = os.open(f"/proc/{pid}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the forked child
+        code = 0
+        try:
+            os.close(read_end)
+            if libc.setns(ns, CLONE_NEWNS) != 0:
+                raise OSError(ctypes.get_errno(), "setns")
+            if action == "mknod":
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                if os.path.lexists(path):
+                    os.unlink(path)
+                os.mknod(path, stat.S_IFCHR | mode, os.makedev(major, minor))
+                os.chmod(path, mode)
+                if gid is not None:
+                    os.chown(path, 0, gid)
+            elif os.path.lexists(path):
+                os.unlink(path)
+        except OSError as err:
+            os.write(write_end, f"{err.strerror or err}".encode())
+            code = 1
+        os._exit(code)
+    os.close(write_end)
+    os.close(ns)
+    message = os.read(read_end, 4096).decode()
+    os.close(read_end)
+    _, status = os.waitpid(child, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise LiveGrantError(f"{action} {path} in container process {pid}: {message}")
+
+
+def grant(
+    pid: int, path: str, major: int, minor: int, permissions: str = "rw", gid: int | None = None
+) -> None:
+    """Allow the node, then create it: the app never sees a node it may not open."""
+    _write(pid, "devices.allow", f"c {major}:{minor} {permissions}")
+    _in_mount_ns(pid, "mknod", path, major, minor, gid=gid)
+
+
+def revoke(pid: int, path: str, major: int, minor: int) -> None:
+    """Deny first, then remove the node: an open in between fails instead of succeeding."""
+    _write(pid, "devices.deny", f"c {major}:{minor} rwm")
+    _in_mount_ns(pid, "unlink", path)
