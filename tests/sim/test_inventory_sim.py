@@ -128,3 +128,48 @@ def test_odd_udev_data_on_a_board_is_skipped_not_fatal(tmp_path) -> None:
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)
     assert [h["name"] for h in doc["hardware"]] == ["ttyWEIRD"] and doc["problems"] == []
+
+
+WHOLE_CORPUS = """
+import json, sys
+from pathlib import Path
+from agent.compose.loader import load_project
+from agent.errors import ComposeError
+from agent.inventory import Inventory
+from agent.planning import build_plan
+from agent.pluginhost import PluginHost
+from agent.smbus_io import SMBusProbeIO
+from agent.udev_source import coldplug
+
+host = PluginHost().load()
+chips = tuple(host.i2c_chips())
+inventory = Inventory(host, lambda: SMBusProbeIO(chips))
+inventory.load(coldplug(host.subsystems(), host.sysfs_attributes()))
+out = {}
+for path in sorted(Path(sys.argv[1]).iterdir()):
+    try:
+        project = load_project(path, env={"USB_DEVICE": "/dev/bus/usb"})
+    except ComposeError as err:
+        out[path.name] = str(err)
+        continue
+    plan = build_plan(project, inventory.hardware(), host)
+    out[path.name] = [s.to_json() for s in plan.services]
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/compose-corpus is not here")
+@pytest.mark.parametrize("board", ["rpi4b", "x86-gateway"])
+def test_whole_corpus_is_planned_on_each_board_never_privileged(board: str) -> None:
+    out = sim("python3", "-c", WHOLE_CORPUS, str(CORPUS / "corpus"), board=board)
+    assert out.returncode == 0, out.stderr[-2000:]
+    plans = json.loads(out.stdout)
+    assert len(plans) == len(list((CORPUS / "corpus").iterdir()))
+    services = [s for p in plans.values() if isinstance(p, list) for s in p]
+    assert len(services) > 100
+    assert all(s["privileged"] is False for s in services)
+    rejected = {name for name, p in plans.items() if isinstance(p, str)}
+    assert len(rejected) <= 5  # the really broken ones and those missing required variables
+    for s in services:
+        for d in s["devices"]:
+            assert d["host"].startswith("/dev/") and d["reason"]
