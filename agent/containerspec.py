@@ -52,7 +52,7 @@ def _devices(host: Mapping[str, Any]) -> tuple[tuple[str, str, str], ...]:
     )
 
 
-def _caps(caps: object) -> set[str]:
+def caps_set(caps: object) -> set[str]:
     # The engine accepts "CAP_SYS_RAWIO" and "SYS_RAWIO" alike; compare without the prefix.
     return {str(c).upper().removeprefix("CAP_") for c in caps or ()}  # type: ignore[attr-defined]
 
@@ -66,8 +66,8 @@ def differences(attrs: Mapping[str, Any], spec: HardwareSpec) -> list[str]:
         out.append("Privileged: true -> false")
     if _devices(host) != spec.devices:
         out.append(f"Devices: {list(_devices(host))} -> {list(spec.devices)}")
-    if _caps(host.get("CapAdd")) != set(spec.cap_add):
-        out.append(f"CapAdd: {sorted(_caps(host.get('CapAdd')))} -> {list(spec.cap_add)}")
+    if caps_set(host.get("CapAdd")) != set(spec.cap_add):
+        out.append(f"CapAdd: {sorted(caps_set(host.get('CapAdd')))} -> {list(spec.cap_add)}")
     missing_groups = set(spec.group_add) - {str(g) for g in host.get("GroupAdd") or ()}
     if missing_groups:
         out.append(f"GroupAdd: + {sorted(missing_groups)}")

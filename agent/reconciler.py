@@ -15,12 +15,14 @@ running before the swap, so recovery knows whether to start what it puts back.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.containerspec import HardwareSpec, clone_payload, differences, wanted
+from agent import livegrant
+from agent.containerspec import HardwareSpec, caps_set, clone_payload, differences, wanted
 from agent.engine import (
     BALENA_SERVICE,
     BALENA_SUPERVISED,
@@ -51,6 +53,10 @@ class Outcome:
     differences: tuple[str, ...] = ()
 
 
+def _caps_of(attrs: Mapping[str, Any]) -> set[str]:
+    return caps_set((attrs.get("HostConfig") or {}).get("CapAdd"))
+
+
 def _name(attrs: Mapping[str, Any]) -> str:
     return str(attrs.get("Name", "")).lstrip("/")
 
@@ -61,6 +67,7 @@ class Reconciler:
     project: str | None = None
     host_path: HostPaths = field(default_factory=HostPaths)
     settle_s: float = 0.5  # how long a replacement must stay up before the original goes
+    _live: dict[tuple[str, int], dict[str, tuple[int, int, str]]] = field(default_factory=dict)
 
     # -- finding containers -------------------------------------------------------------
 
@@ -100,26 +107,66 @@ class Reconciler:
         spec = wanted(plan, self.host_path)
         outcomes = []
         for attrs in containers:
+            if (attrs["Config"].get("Labels") or {}).get(BALENA_SUPERVISED) is not None:
+                # The supervisor reverts Devices/CapAdd changes and breaks on foreign names:
+                # its containers keep their config and get devices live (the cgroup strategy).
+                outcomes.append(self.grant_live(plan, attrs, dry_run))
+                continue
             diff = tuple(differences(attrs, spec))
             if not diff:
                 outcomes.append(Outcome(plan.service, _name(attrs), "unchanged"))
             elif dry_run:
                 outcomes.append(Outcome(plan.service, _name(attrs), "would-recreate", "", diff))
-            elif attrs["Config"].get("Labels", {}).get(BALENA_SUPERVISED) is not None:
-                # The supervisor reverts Devices/CapAdd changes and breaks on foreign names:
-                # its containers get the cgroup strategy, not a recreate.
-                outcomes.append(
-                    Outcome(
-                        plan.service,
-                        _name(attrs),
-                        "skipped",
-                        "supervisor-owned: needs the cgroup strategy",
-                        diff,
-                    )
-                )
             else:
                 outcomes.append(self.recreate(plan.service, attrs, spec, diff))
         return outcomes
+
+    # -- granting live (supervisor-owned containers) ----------------------------------------
+
+    def grant_live(self, plan: ServicePlan, attrs: Mapping[str, Any], dry_run: bool) -> Outcome:
+        """Give the running container exactly the plan's nodes, without touching its config.
+
+        Grants are remembered per (container, pid): a restart gives the container a fresh /dev
+        and cgroup, so the next pass sees a new pid and grants again.
+        """
+        name, state = _name(attrs), attrs.get("State") or {}
+        if not state.get("Running"):
+            return Outcome(plan.service, name, "unchanged", "not running: granted when it starts")
+        key = (str(attrs["Id"]), int(state["Pid"]))
+        want = {}
+        for d in plan.devices:
+            try:
+                st = os.stat(self.host_path(d.host))
+            except OSError as err:
+                return Outcome(plan.service, name, "failed", f"{d.host}: {err.strerror}")
+            want[d.container] = (os.major(st.st_rdev), os.minor(st.st_rdev), d.permissions)
+        have = self._live.get(key, {})
+        changes = tuple(
+            [
+                f"+ {p} c {m}:{n} {perm}"
+                for p, (m, n, perm) in sorted(want.items())
+                if have.get(p) != (m, n, perm)
+            ]
+            + [f"- {p}" for p in sorted(set(have) - set(want))]
+        )
+        caps = sorted({c.value for c in plan.capabilities} - _caps_of(attrs))
+        note = f"; needs {caps} at create (hwprov migrate)" if caps else ""
+        if not changes:
+            return Outcome(plan.service, name, "unchanged", note.lstrip("; "))
+        if dry_run:
+            return Outcome(plan.service, name, "would-grant", note.lstrip("; "), changes)
+        try:
+            for path in sorted(set(have) - set(want)):
+                major, minor, _ = have[path]
+                livegrant.revoke(key[1], path, major, minor)
+            for path, (major, minor, perms) in sorted(want.items()):
+                if have.get(path) != (major, minor, perms):
+                    livegrant.grant(key[1], path, major, minor, perms)
+        except livegrant.LiveGrantError as err:
+            return Outcome(plan.service, name, "failed", str(err), changes)
+        self._live = {k: v for k, v in self._live.items() if k[0] != key[0]}
+        self._live[key] = want
+        return Outcome(plan.service, name, "granted", "cgroup strategy, no restart" + note, changes)
 
     # -- recreating -----------------------------------------------------------------------
 

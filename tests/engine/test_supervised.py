@@ -1,0 +1,80 @@
+"""Supervisor-owned containers get devices live, and keep exactly what the supervisor made."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import docker
+import pytest
+from conftest import free_major
+
+from agent import livegrant
+from agent.engine import Engine
+from agent.lab.images import HOSTPYTHON_VOLUMES
+from agent.plan import Plan, PlannedDevice, ServicePlan
+from agent.reconciler import Reconciler
+
+NAME = "gps_1234_5678_0123456789abcdef"  # <service>_<imageId>_<releaseId>_<commit>
+LABELS = {
+    "io.balena.supervised": "true",
+    "io.balena.service-name": "gps",
+    "io.balena.app-id": "1",
+    "io.balena.service-id": "2",
+    "io.balena.app-uuid": "abc",
+}
+
+
+def opens(c, path: str) -> str:
+    code = (
+        f"import errno, os\ntry: os.close(os.open({path!r}, os.O_RDWR)); print('OPEN')\n"
+        "except OSError as e: print(errno.errorcode[e.errno])"
+    )
+    return c.exec_run(["python3", "-c", code]).output.decode().strip()
+
+
+def plan(node: Path | None) -> Plan:
+    devices = (
+        (PlannedDevice(str(node), "/dev/ttyUSB0", "rw", None, None, "s", "t"),) if node else ()
+    )
+    return Plan("t.yml", (ServicePlan("gps", devices=devices),))
+
+
+@pytest.mark.skipif(not livegrant.CGROUP_ROOT.is_dir(), reason="needs cgroup v1 devices")
+def test_cgroup_strategy_grants_revokes_and_survives_restart(
+    engine, docker_client: docker.DockerClient, hostpython_image: str, tmp_path: Path
+) -> None:
+    node = tmp_path / "ttyUSB0"
+    major = free_major(188)
+    os.mknod(node, 0o20660, os.makedev(major, 0))
+    c = docker_client.containers.run(
+        hostpython_image,
+        ["sleep", "3600"],
+        name=NAME,
+        labels=LABELS,
+        volumes=HOSTPYTHON_VOLUMES,
+        init=True,
+        detach=True,
+    )
+    try:
+        before = docker_client.api.inspect_container(c.id)
+        reconciler = Reconciler(Engine(engine.base_url))
+        [outcome] = reconciler.reconcile(plan(node))
+        assert outcome.action == "granted", outcome
+        assert opens(c, "/dev/ttyUSB0") == "ENXIO"  # granted: only the driver is missing here
+        assert reconciler.reconcile(plan(node))[0].action == "unchanged"
+        c.restart(timeout=5)  # a restart loses the grant (fresh /dev and cgroup) ...
+        assert opens(c, "/dev/ttyUSB0") == "ENOENT"
+        assert reconciler.reconcile(plan(node))[0].action == "granted"  # ... and gets it back
+        assert opens(c, "/dev/ttyUSB0") == "ENXIO"
+        [gone] = reconciler.reconcile(plan(None))  # unplugged: revoked and removed
+        assert gone.action == "granted" and gone.differences == ("- /dev/ttyUSB0",)
+        assert opens(c, "/dev/ttyUSB0") == "ENOENT"
+        after = docker_client.api.inspect_container(c.id)
+        # byte for byte what the supervisor created: nothing for it to revert
+        assert after["Id"] == before["Id"] and after["Name"] == f"/{NAME}"
+        for key in ("Devices", "CapAdd", "Privileged", "Binds", "DeviceCgroupRules"):
+            assert after["HostConfig"][key] == before["HostConfig"][key], key
+        assert after["Config"]["Labels"] == before["Config"]["Labels"]
+    finally:
+        c.remove(force=True)
