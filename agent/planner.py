@@ -94,6 +94,10 @@ def _declared(
 ) -> None:
     perms = node.permissions or DEFAULT_PERMISSIONS
     label = f"devices: {node.host} ({node.where})"
+    if not perms or set(perms) - set("rwm"):
+        # The engine would refuse them; mapping with guessed permissions would grant too much.
+        b.notes.append(f"{label}: permissions '{perms}' are not letters of 'rwm'; not mapped")
+        return
     if info is None or info.type == "missing":
         b.unmet.append(
             Unmet(node.host, False, f"{label}: absent now; hwprov maps it when it appears")

@@ -12,8 +12,6 @@ from agent.compose.model import Service
 from agent.errors import ComposeError
 from agent.matchlabels import HardwareMatch, LabelSyntaxError, enabled, match_labels, parse_match
 
-FEATURE_PREFIX = "io.balena.features."
-
 
 @dataclass(frozen=True, slots=True)
 class DeclaredNode:
@@ -34,10 +32,6 @@ class Requirements:
     network_mode: str | None = None
     privileged: bool = False
     enabled: bool = True
-
-
-def _on(value: object) -> bool:
-    return str(value).strip().lower() in ("1", "true", "yes", "on")
 
 
 def requirements_of(service: Service, source: str) -> Requirements:
@@ -61,10 +55,7 @@ def requirements_of(service: Service, source: str) -> Requirements:
             raise ComposeError(
                 source, line, None, f"service '{name}': label io.hwprov.device.{slot}: {err}"
             ) from None
-    features = tuple(
-        sorted(k.removeprefix(FEATURE_PREFIX) for k, v in labels.items()
-               if k.startswith(FEATURE_PREFIX) and _on(v))
-    )  # fmt: skip
+    features = service.features  # the io.balena.features.* that the supervisor counts as on
     return Requirements(
         service=name,
         where=where,

@@ -1,247 +1,287 @@
-"""Load a compose file into `Project`: every error names the file, line and column.
-
-Decisions (see docs/compose.md):
-- values are interpolated after parsing, so `${VAR:?a message: with colons}` stays one value;
-- the process environment wins over `.env` beside the file, as with docker compose;
-- `restart: no` parses as a YAML 1.1 boolean and is read back as "no";
-- duplicate keys are warnings carrying file:line (the later value wins);
-- `io.resin.*` labels read as `io.balena.*`;
-- a supervisor target-state JSON (fields under `composition`) and an IOTstack-style fragment
-  (services at the top level) load as one project each, with a warning saying so.
-"""
+"""Load a compose file into a `Project`. Every error is a ComposeError naming the file, line and
+column and what was expected; nothing is returned half-read. Decisions: docs/compose.md."""
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from agent.compose.interpolate import InterpolationError, interpolate, read_dotenv
-from agent.compose.model import DeviceMapping, Project, Service
-from agent.compose.yamlsrc import Located, load_yaml
+from agent.compose import fields as f
+from agent.compose.interpolate import DotenvError, InterpolationError, interpolate, read_dotenv
+from agent.compose.model import Project, Service
+from agent.compose.yamlsrc import Pos, YList, YMap, load_json, load_yaml
 from agent.errors import ComposeError
 from agent.records import Props
 
-SERVICE_HINTS = {"image", "build", "container_name", "devices", "command", "environment"}
-YAML_FALSE_WORDS = {False: "no", True: "yes"}
+# src/compose/sanitise.ts supportedComposeFields (snake_case), plus what the supervisor or the
+# balena builder read before that filter (build, depends_on, expose).
+_SUPPORTED = """
+    cap_add cap_drop command cgroup_parent devices dns dns_opt dns_search tmpfs entrypoint
+    environment extra_hosts group_add healthcheck image init labels running network_mode networks
+    pid pids_limit ports security_opt stop_grace_period stop_signal storage_opt sysctls ulimits
+    userns_mode volumes restart cpu_shares cpu_quota cpus cpuset domainname hostname ipc
+    mac_address mem_limit mem_reservation oom_kill_disable oom_score_adj privileged read_only
+    runtime shm_size user working_dir tty build depends_on expose
+"""
+SUPERVISOR_FIELDS = frozenset(_SUPPORTED.split())
+# Keys that make a top-level mapping look like a service in a fragment without `services:`.
+SERVICE_HINTS = frozenset(["image", "build", "container_name", "devices", "command", "privileged"])
+TOP_LEVEL = frozenset({"version", "name", "services", "volumes", "networks", "secrets", "configs"})
+KNOWN_VERSION = re.compile(r"[23](\.[0-9]+)*")
 
 
 def load_project(path: Path, env: Mapping[str, str] | None = None) -> Project:
+    """Read `path`, interpolating from `env` (default: the process environment) over the
+    `.env` file beside it (env wins, as the process environment does in docker compose)."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise ComposeError(str(path), None, None, f"cannot read the file: {err}") from err
-    dotenv_file = path.parent / ".env"
-    dotenv = read_dotenv(dotenv_file.read_text()) if dotenv_file.is_file() else {}
-    merged = {**dotenv, **(os.environ if env is None else env)}
-    return load_project_text(text, str(path), merged)
-
-
-def load_project_text(text: str, source: str = "<string>", env: Mapping[str, str] = {}) -> Project:
-    if text.lstrip().startswith("{"):
-        # JSON (supervisor target state): YAML would choke on its tab indentation.
+    text = _read(path)
+    env = dict(os.environ) if env is None else dict(env)
+    dotenv_path = path.parent / ".env"
+    dotenv: dict[str, str] = {}
+    if dotenv_path.is_file():
         try:
-            doc, duplicates = json.loads(text), []
-        except json.JSONDecodeError as err:
-            raise ComposeError(
-                source, err.lineno, err.colno, f"not valid JSON: {err.msg}"
-            ) from None
-        return _project(doc, source, env, duplicates)
+            dotenv = read_dotenv(_read(dotenv_path), env, str(dotenv_path))
+        except DotenvError as err:
+            raise ComposeError(err.source, err.line, 1, err.message) from None
+    return load_project_text(text, str(path), env, dotenv)
+
+
+def load_project_text(
+    text: str,
+    source: str = "<string>",
+    env: Mapping[str, str] | None = None,
+    dotenv: Mapping[str, str] | None = None,
+) -> Project:
+    """Read compose `text` (YAML or JSON). `source` names it in errors; variables come from
+    `env`, then `dotenv`. Pure: no file and no process environment is read."""
+    lookup = {**(dotenv or {}), **(env or {})}
+    return _Reader(source, lookup).project(_parse(text, source))
+
+
+def _read(path: Path) -> str:
     try:
-        doc, duplicates = load_yaml(text)
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise ComposeError(str(path), None, None, f"cannot read the file: {err}") from None
+
+
+def _parse(text: str, source: str) -> Any:
+    as_json = source.endswith(".json") or text.lstrip()[:1] in ("{", "[")
+    if as_json:
+        try:
+            json.loads(text)
+        except json.JSONDecodeError as err:
+            if source.endswith(".json"):
+                raise ComposeError(
+                    source, err.lineno, err.colno, f"not valid JSON: {err.msg}"
+                ) from None
+            as_json = False  # a YAML flow mapping, say
+        except RecursionError:
+            raise ComposeError(source, None, None, "not valid JSON: nested too deeply") from None
+    try:
+        return load_json(text) if as_json else load_yaml(text)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
-        raise ComposeError(source, line, col, f"not valid YAML: {err.problem or err}") from None
+        problem = err.problem or err.context or "cannot be read"
+        if "'\\t'" in problem:
+            problem += " (YAML does not allow tabs for indentation)"
+        if err.context and err.problem and err.context_mark:
+            problem += f" ({err.context} at line {err.context_mark.line + 1})"
+        where = (mark.line + 1, mark.column + 1) if mark else (None, None)
+        raise ComposeError(source, *where, f"not valid YAML: {problem}") from None
+    except yaml.reader.ReaderError as err:
+        line = text.count("\n", 0, err.position) + 1
+        column = err.position - text.rfind("\n", 0, err.position)
+        raise ComposeError(
+            source, line, column, f"not valid YAML: {err.reason} #x{err.character:04x}"
+        ) from None
     except yaml.YAMLError as err:
         raise ComposeError(source, None, None, f"not valid YAML: {err}") from None
-    return _project(doc, source, env, duplicates)
 
 
-def _project(
-    doc: Any, source: str, env: Mapping[str, str], duplicates: list[tuple[str, int]]
-) -> Project:
-    warnings = [f"{source}:{line}: duplicate key '{key}' (the later value wins)"
-                for key, line in duplicates]  # fmt: skip
-    if not isinstance(doc, dict):
-        raise ComposeError(source, 1, 1, "expected a mapping with 'services' at the top level")
-    services_doc, shape = _services_of(doc, source)
-    if shape:
-        warnings.append(f"{source}: {shape}")
-    services = tuple(_service(name, body, source, env) for name, body in services_doc.items())
-    version = doc.get("version")
-    return Project(
-        source=source,
-        version=None if version is None else str(version),
-        services=services,
-        name=str(doc["name"]) if isinstance(doc.get("name"), str) else None,
-        volumes=tuple(
-            str(k) for k in doc.get("volumes") or {} if isinstance(doc.get("volumes"), dict)
-        ),
-        networks=tuple(
-            str(k) for k in doc.get("networks") or {} if isinstance(doc.get("networks"), dict)
-        ),
-        warnings=tuple(warnings),
-    )
+class _Reader:
+    def __init__(self, source: str, env: dict[str, str]) -> None:
+        self.source, self.env = source, env
+        self.warnings: list[str] = []
+        self.notes: list[str] = []
+        self.unset: dict[str, Pos] = {}
 
+    def fail(self, pos: Pos | None, message: str) -> ComposeError:
+        line, column = pos if pos and pos[0] else (None, None)
+        return ComposeError(self.source, line, column, message)
 
-def _services_of(doc: dict[str, Any], source: str) -> tuple[dict[str, Any], str]:
-    if "services" in doc:
-        services = doc["services"]
-        if services is None:
-            return {}, ""
-        if not isinstance(services, dict):
-            raise ComposeError(source, _line(doc, "services"), 1, "'services' must be a mapping")
-        return services, ""
-    if isinstance(doc.get("composition"), dict):
-        name = str(doc.get("serviceName") or "main")
-        body = Located(doc["composition"])
-        body.line = getattr(doc["composition"], "line", 1)
-        body.key_lines = getattr(doc["composition"], "key_lines", {})
-        if "image" in doc:
-            body["image"] = doc["image"]
-        return {name: body}, "a supervisor target-state service: fields read from 'composition'"
-    fragment = {k: v for k, v in doc.items() if isinstance(v, dict) and SERVICE_HINTS & set(v)}
-    if fragment:
-        return fragment, "no 'services' key: top-level entries read as services (a fragment)"
-    return {}, ""
+    def warn(self, pos: Pos, message: str) -> None:
+        self.warnings.append(
+            f"{self.source}:{pos[0]}: {message}" if pos[0] else f"{self.source}: {message}"
+        )
 
+    def project(self, doc: Any) -> Project:
+        if doc is None:
+            raise self.fail((1, 1), "the file is empty: expected a mapping with 'services'")
+        if not isinstance(doc, YMap):
+            pos = doc.pos if isinstance(doc, YList) else (1, 1)
+            raise self.fail(
+                pos, f"expected a mapping with 'services' at the top level, got {f.describe(doc)}"
+            )
+        version = doc.texts.get(
+            "version", None if doc.get("version") is None else str(doc["version"])
+        )
+        if version is not None and not KNOWN_VERSION.fullmatch(version):
+            self.warn(
+                doc.value_pos("version"), f"version '{version}' is not 2.x or 3.x: read as 2.x"
+            )
+        name = doc.get("name") if isinstance(doc.get("name"), str) else None
+        if name and "$" not in name:
+            self.env.setdefault("COMPOSE_PROJECT_NAME", name)  # compose sets it for interpolation
+        services = tuple(self.service(*entry) for entry in self.entries(doc))
+        for variable, pos in self.unset.items():
+            self.warn(pos, f"variable {variable} is not set: read as an empty string")
+        return Project(
+            source=self.source,
+            version=version,
+            services=services,
+            name=name,
+            volumes=self.top_level(doc, "volumes"),
+            networks=self.top_level(doc, "networks"),
+            warnings=tuple(self.warnings),
+            notes=tuple(self.notes),
+        )
 
-def _line(mapping: object, key: str) -> int | None:
-    lines = getattr(mapping, "key_lines", {})
-    return lines.get(key) or getattr(mapping, "line", None) or None
+    def entries(self, doc: YMap) -> list[tuple[str, Any, Pos]]:
+        """(name, body, position) of each service, whatever shape the file has."""
+        if "services" in doc:
+            services = doc["services"]
+            if services is None:
+                return []
+            if not isinstance(services, YMap):
+                raise self.fail(
+                    doc.value_pos("services"),
+                    f"'services' must be a mapping (name: settings), got {f.describe(services)}",
+                )
+            return [(name, body, services.key_pos(name)) for name, body in services.items()]
+        if isinstance(doc.get("composition"), dict):
+            self.warn(
+                doc.pos, "a supervisor target-state service: settings read from 'composition'"
+            )
+            return [(str(doc.get("serviceName") or "main"), doc, doc.pos)]
+        fragment = [(k, v, doc.key_pos(k)) for k, v in doc.items()
+                    if k not in TOP_LEVEL and not k.startswith("x-")
+                    and isinstance(v, dict) and SERVICE_HINTS & set(v)]  # fmt: skip
+        if fragment:
+            self.warn(doc.pos, "no 'services' key: top-level entries read as services (a fragment)")
+        else:
+            self.warn(doc.pos, "no 'services' key and nothing that looks like a service")
+        return fragment
 
+    def service(self, name: str, body: Any, pos: Pos) -> Service:
+        if body is None:
+            body = YMap(pos=pos)
+        if not isinstance(body, YMap):
+            raise self.fail(
+                pos, f"service '{name}': expected a mapping of settings, got {f.describe(body)}"
+            )
+        body = _unwrap_composition(body)
+        values = body.like({key: self.expand(name, key, value, body.value_pos(key))
+                            for key, value in body.items()})  # fmt: skip
+        ignored = sorted(k for k in values if k not in SUPERVISOR_FIELDS and not k.startswith("x-"))
+        if ignored:
+            ignores = f"the balena supervisor ignores {', '.join(ignored)}"
+            self.notes.append(f"{self.source}:{pos[0]}: service '{name}': {ignores}")
 
-def _expand(value: Any, env: Mapping[str, str], where: tuple[str, int | None]) -> Any:
-    if isinstance(value, str):
+        def read(key: str, reader: Callable[..., Any], *extra: Any) -> Any:
+            try:
+                return reader(values.get(key), values.value_pos(key), *extra)
+            except f.FieldError as err:
+                raise self.fail(err.pos, f"service '{name}': {key}: {err.message}") from None
+
+        policy, warning = read("restart", f.restart)
+        if warning:
+            self.warn(values.value_pos("restart"), f"service '{name}': {warning}")
+        device_warnings: list[tuple[Pos, str]] = []
+        devices = read("devices", f.devices, body.get("devices"), device_warnings)
+        for where, message in device_warnings:
+            self.warn(where, f"service '{name}': devices: {message}")
+        return Service(
+            name=name,
+            line=pos[0],
+            image=read("image", f.optional_text),
+            build=read("build", f.build),
+            devices=devices,
+            cap_add=read("cap_add", f.strings),
+            cap_drop=read("cap_drop", f.strings),
+            privileged=read("privileged", f.boolean),
+            network_mode=read("network_mode", f.network_mode),
+            labels=Props(_balena_labels(read("labels", f.pairs))),
+            environment=Props(read("environment", f.pairs, self.env)),
+            volumes=read("volumes", f.volumes),
+            depends_on=read("depends_on", f.depends_on),
+            restart=policy,
+            group_add=read("group_add", f.strings, True),
+            device_cgroup_rules=read("device_cgroup_rules", f.strings),
+            ulimits=read("ulimits", f.ulimits),
+            command=read("command", f.command),
+            raw=f.freeze(values),
+        )
+
+    def expand(self, service: str, key: str, value: Any, pos: Pos) -> Any:
         try:
-            return interpolate(value, env)
-        except InterpolationError as err:
-            raise ComposeError(where[0], where[1], None, str(err)) from None
-    if isinstance(value, list):
-        return [_expand(v, env, where) for v in value]
-    if isinstance(value, dict):
-        out = Located({k: _expand(v, env, (where[0], _line(value, k) or where[1]))
-                       for k, v in value.items()})  # fmt: skip
-        out.line = getattr(value, "line", 0)
-        out.key_lines = getattr(value, "key_lines", {})
-        return out
-    return value
+            return self._expand(value, pos)
+        except f.FieldError as err:
+            where = f"service '{service}': {key}" if service else key
+            raise self.fail(err.pos, f"{where}: {err.message}") from None
+
+    def _expand(self, value: Any, pos: Pos) -> Any:
+        if isinstance(value, str):
+            unset: list[str] = []
+            try:
+                text = interpolate(value, self.env, unset)
+            except InterpolationError as err:
+                raise f.FieldError(str(err), pos) from None
+            for variable in unset:
+                self.unset.setdefault(variable, pos)
+            return text
+        if isinstance(value, YMap):
+            return value.like({k: self._expand(v, value.value_pos(k)) for k, v in value.items()})
+        if isinstance(value, YList):
+            return value.like([self._expand(v, value.item_pos(i)) for i, v in enumerate(value)])
+        return value
+
+    def top_level(self, doc: YMap, key: str) -> Any:
+        value = doc.get(key)
+        if value is None:
+            return f.freeze({})
+        if not isinstance(value, YMap):
+            raise self.fail(
+                doc.value_pos(key), f"'{key}' must be a mapping of names, got {f.describe(value)}"
+            )
+        return f.freeze(self.expand("", key, value, doc.value_pos(key)))
 
 
-def _strings(value: Any, field: str, fail: Any) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        return (value,)
-    if not isinstance(value, list) or not all(isinstance(v, str | int) for v in value):
-        fail(field, "expected a list of strings")
-    return tuple(str(v) for v in value)
+def _unwrap_composition(body: YMap) -> YMap:
+    """A supervisor target-state service keeps its compose settings under `composition`, with
+    image, labels and environment beside it; `composition` wins where both set one."""
+    inner = body.get("composition")
+    if not isinstance(inner, YMap):
+        return body
+    outer = {k: body[k] for k in ("image", "labels", "environment") if k in body}
+    merged = inner.like({**outer, **inner})
+    merged.keys_at = {**{k: body.key_pos(k) for k in outer}, **inner.keys_at}
+    merged.values_at = {**{k: body.value_pos(k) for k in outer}, **inner.values_at}
+    return merged
 
 
-def _pairs(value: Any, field: str, fail: Any) -> dict[str, str]:
-    """A map, or a list of KEY=VALUE strings (labels, environment)."""
-    if value is None:
-        return {}
-    if isinstance(value, dict):
-        return {str(k): _scalar(v) for k, v in value.items()}
-    if isinstance(value, list):
-        out = {}
-        for item in value:
-            if not isinstance(item, str):
-                fail(field, f"expected KEY=VALUE strings, got {item!r}")
-            key, _, val = item.partition("=")
-            out[key.strip()] = val
-        return out
-    fail(field, "expected a mapping or a list of KEY=VALUE strings")
-    return {}
-
-
-def _scalar(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def _device(entry: Any, line: int | None, fail: Any) -> DeviceMapping:
-    if isinstance(entry, dict):
-        host, target = entry.get("source"), entry.get("target") or entry.get("source")
-        if not isinstance(host, str) or not isinstance(target, str):
-            fail("devices", f"long syntax needs 'source' (and 'target'), got {dict(entry)!r}")
-        perms = entry.get("permissions")
-        return DeviceMapping(host, target, str(perms) if perms else None, line)
-    if not isinstance(entry, str) or not entry.strip():
-        fail("devices", f"expected 'host[:container[:permissions]]', got {entry!r}")
-    parts = entry.strip().split(":")
-    if len(parts) > 3 or not parts[0]:
-        fail("devices", f"expected 'host[:container[:permissions]]', got '{entry}'")
-    host = parts[0]
-    container = parts[1] if len(parts) > 1 and parts[1] else host
-    perms = parts[2] if len(parts) > 2 else None
-    if perms is not None and (not perms or set(perms) - set("rwm")):
-        fail("devices", f"permissions must be letters of 'rwm', got '{perms}' in '{entry}'")
-    return DeviceMapping(host, container, perms, line)
-
-
-def _service(name: str, body: Any, source: str, env: Mapping[str, str]) -> Service:
-    if body is None:
-        body = Located()
-    line = getattr(body, "line", None)
-    if not isinstance(body, dict):
-        raise ComposeError(source, line, None, f"service '{name}' must be a mapping")
-
-    def fail(field: str, message: str) -> None:
-        raise ComposeError(
-            source, _line(body, field), None, f"service '{name}': {field}: {message}"
-        )
-
-    body = _expand(body, env, (source, line))
-    labels = _pairs(body.get("labels"), "labels", fail)
-    labels = {("io.balena." + k[len("io.resin.") :] if k.startswith("io.resin.") else k): v
-              for k, v in labels.items()}  # fmt: skip
-    devices_raw = body.get("devices") or []
-    if not isinstance(devices_raw, list):
-        fail(
-            "devices", f"expected a list, got {devices_raw!r} (write one path as '- {devices_raw}')"
-        )
-    device_line = _line(body, "devices")
-    devices = tuple(
-        _device(e, device_line + i + 1 if device_line else None, fail)
-        for i, e in enumerate(devices_raw)
-    )
-    restart = body.get("restart")
-    if isinstance(restart, bool):  # YAML 1.1 reads `restart: no` as false
-        restart = YAML_FALSE_WORDS[restart]
-    depends = body.get("depends_on")
-    depends_on = tuple(str(k) for k in depends) if isinstance(depends, dict | list) else ()
-    privileged = body.get("privileged", False)
-    if isinstance(privileged, str):
-        privileged = privileged.strip().lower() in ("true", "yes", "1", "on")
-    network_mode = body.get("network_mode")
-    return Service(
-        name=str(name),
-        line=line or 0,
-        image=str(body["image"]) if body.get("image") is not None else None,
-        build=body.get("build"),
-        devices=devices,
-        cap_add=_strings(body.get("cap_add"), "cap_add", fail),
-        cap_drop=_strings(body.get("cap_drop"), "cap_drop", fail),
-        privileged=bool(privileged),
-        network_mode=str(network_mode).replace(": ", ":") if network_mode else None,
-        labels=Props(labels),
-        environment=Props(_pairs(body.get("environment"), "environment", fail)),
-        volumes=tuple(body.get("volumes") or ()),
-        depends_on=depends_on,
-        restart=None if restart is None else str(restart),
-        group_add=_strings(body.get("group_add"), "group_add", fail),
-        device_cgroup_rules=_strings(body.get("device_cgroup_rules"), "device_cgroup_rules", fail),
-        command=body.get("command"),
-        raw=dict(body),
-    )
+def _balena_labels(labels: dict[str, str]) -> dict[str, str]:
+    """io.resin.* read as io.balena.* (every 'resin' in the key, so io.resin.features.resin-api
+    is io.balena.features.balena-api); an io.balena.* label wins over its legacy twin, as in the
+    supervisor's normalizeLabels."""
+    legacy = {
+        k.replace("resin", "balena"): v for k, v in labels.items() if k.startswith("io.resin.")
+    }
+    current = {k: v for k, v in labels.items() if not k.startswith("io.resin.")}
+    return {**legacy, **current}

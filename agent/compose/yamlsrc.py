@@ -1,58 +1,248 @@
-"""A YAML loader that keeps line numbers and reports duplicate keys.
+"""A YAML reader for compose files: positions kept, duplicate keys refused, YAML 1.2 scalars.
 
-PyYAML silently keeps the last of two equal keys; real compose files have them, so they are
-reported as warnings with their line (the later value wins, as PyYAML and the balena CLI's
-js-yaml in non-strict use do), never silently dropped.
+- Every mapping and list remembers where it, each key, each value and each item started
+  (1-based line and column), so errors and plans can cite `file:line:col`.
+- Scalars resolve as in YAML 1.2 (what compose-go's go-yaml v3 and the balena CLI's js-yaml
+  do), not YAML 1.1 as PyYAML does: `no`, `yes`, `on`, `off` stay strings, so `restart: no`
+  is "no" and `KEY: on` is "on"; only true/false are booleans; `22:22` is not sexagesimal;
+  `2001-12-14` is not a date. Leading-zero integers (`0440`) stay octal as go-yaml reads them.
+- Two equal keys in one mapping are an error at the second one: compose-go ("mapping key
+  already defined") and js-yaml ("duplicated mapping key") both refuse them, so no deployed
+  release has them, and guessing which `privileged:` was meant is no job for a least-privilege
+  tool. A key overriding a `<<` merge is what merges are for, not a duplicate.
+- Every failure is a `yaml.YAMLError`, most with a mark, so the caller can name the position.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
+from yaml.constructor import ConstructorError
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+Pos = tuple[int, int]
+NOWHERE: Pos = (0, 0)
+# Aliases are shared while parsing but copied by interpolation: bound what they expand to.
+MAX_VALUES = 200_000
+# PyYAML's scanner slows quadratically with flow nesting ("[[[[..." of 3000 takes seconds).
+MAX_FLOW_DEPTH = 100
 
 
-class Located(dict):  # type: ignore[type-arg]
-    """A mapping that remembers the line of itself and of each key (1-based)."""
+class YMap(dict[str, Any]):
+    """A mapping with the positions of itself, its keys and its values."""
 
-    line: int = 0
-    key_lines: dict[str, int]
+    __slots__ = ("keys_at", "pos", "texts", "values_at")
+
+    def __init__(self, *args: Any, pos: Pos = NOWHERE) -> None:
+        super().__init__(*args)
+        self.pos = pos
+        self.keys_at: dict[str, Pos] = {}
+        self.values_at: dict[str, Pos] = {}
+        self.texts: dict[str, str] = {}  # the scalar text as written, e.g. `version: 3.10`
+
+    def key_pos(self, key: str) -> Pos:
+        return self.keys_at.get(key) or self.pos
+
+    def value_pos(self, key: str) -> Pos:
+        return self.values_at.get(key) or self.key_pos(key)
+
+    def like(self, items: dict[str, Any]) -> YMap:
+        """A new mapping with these items and this one's positions."""
+        out = YMap(items, pos=self.pos)
+        out.keys_at, out.values_at, out.texts = self.keys_at, self.values_at, self.texts
+        return out
+
+
+class YList(list[Any]):
+    """A list with the positions of itself and of each item."""
+
+    __slots__ = ("items_at", "pos")
+
+    def __init__(self, *args: Any, pos: Pos = NOWHERE) -> None:
+        super().__init__(*args)
+        self.pos = pos
+        self.items_at: list[Pos] = []
+
+    def item_pos(self, index: int) -> Pos:
+        return self.items_at[index] if index < len(self.items_at) else self.pos
+
+    def like(self, items: list[Any]) -> YList:
+        out = YList(items, pos=self.pos)
+        out.items_at = self.items_at
+        return out
+
+
+def _pos(node: Node) -> Pos:
+    return node.start_mark.line + 1, node.start_mark.column + 1
 
 
 class _Loader(yaml.SafeLoader):
-    duplicates: list[tuple[str, int]]
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.checked: set[int] = set()
 
+    def flatten_mapping(self, node: MappingNode) -> None:
+        # Check each mapping once, before its merges are inlined: after, merged keys and the
+        # explicit keys overriding them sit side by side and would look like duplicates.
+        if id(node) not in self.checked:
+            self.checked.add(id(node))
+            _check_duplicates(node)
+        super().flatten_mapping(node)
 
-def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> Located:
-    explicit = sum(1 for k, _ in node.value if k.tag != "tag:yaml.org,2002:merge")
-    loader.flatten_mapping(node)  # resolves << merges; merged entries come first
-    merged = len(node.value) - explicit
-    result = Located()
-    result.line = node.start_mark.line + 1
-    result.key_lines = {}
-    for index, (key_node, value_node) in enumerate(node.value):
-        key = loader.construct_object(key_node, deep=True)
-        if not isinstance(key, str | int | float | bool) and key is not None:
-            raise yaml.constructor.ConstructorError(
-                None, None, "a mapping key must be a plain value", key_node.start_mark
+    def fetch_flow_collection_start(self, TokenClass: Any) -> None:
+        if self.flow_level >= MAX_FLOW_DEPTH:
+            raise yaml.scanner.ScannerError(
+                None, None, f"nested more than {MAX_FLOW_DEPTH} levels deep", self.get_mark()
             )
-        key = str(key) if not isinstance(key, str) else key
-        # A key given explicitly overrides a merged one: that is what << is for, not a duplicate.
-        if key in result and index >= merged and result.key_lines.get(key, 0) > 0:
-            loader.duplicates.append((key, key_node.start_mark.line + 1))
-        result[key] = loader.construct_object(value_node, deep=True)
-        result.key_lines[key] = key_node.start_mark.line + 1 if index >= merged else 0
-    return result
+        super().fetch_flow_collection_start(TokenClass)
 
 
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_DROPPED = {f"tag:yaml.org,2002:{t}" for t in ("bool", "int", "float", "timestamp", "value")}
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag not in _DROPPED]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_INT = re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$")
+_FLOAT = re.compile(
+    r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+)
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+_Loader.add_implicit_resolver("tag:yaml.org,2002:int", _INT, list("-+0123456789"))
+_Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+.0123456789"))
 
 
-def load_yaml(text: str) -> tuple[Any, list[tuple[str, int]]]:
-    """The document and the duplicate keys found (key, line). Raises yaml.YAMLError."""
-    loader = _Loader(text)
-    loader.duplicates = []
+def _scalar_error(node: ScalarNode, kind: str) -> ConstructorError:
+    return ConstructorError(None, None, f"'{node.value}' is not {kind}", node.start_mark)
+
+
+def _construct_bool(loader: _Loader, node: ScalarNode) -> bool:
+    text = str(node.value).lower()
+    if text not in ("true", "false"):
+        raise _scalar_error(node, "a boolean (true or false)")
+    return text == "true"
+
+
+def _construct_int(loader: _Loader, node: ScalarNode) -> int:
+    text = str(node.value).replace("_", "")
+    sign, digits = (-1, text[1:]) if text.startswith("-") else (1, text.lstrip("+"))
     try:
-        return loader.get_single_data(), loader.duplicates
+        if digits.startswith(("0o", "0x")):
+            return sign * int(digits[2:], 8 if digits[1] == "o" else 16)
+        if len(digits) > 1 and digits[0] == "0" and set(digits) <= set("01234567"):
+            return sign * int(digits, 8)
+        return sign * int(digits, 10)
+    except ValueError:
+        raise _scalar_error(node, "an integer") from None
+
+
+def _construct_float(loader: _Loader, node: ScalarNode) -> float:
+    text = str(node.value).replace("_", "").lower()
+    try:
+        return float(text.replace(".inf", "inf").replace(".nan", "nan"))
+    except ValueError:
+        raise _scalar_error(node, "a number") from None
+
+
+def _construct_timestamp(loader: _Loader, node: ScalarNode) -> Any:
+    try:
+        return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
+    except (ValueError, AttributeError, TypeError):
+        raise _scalar_error(node, "a timestamp") from None
+
+
+def _check_duplicates(node: MappingNode) -> None:
+    seen: dict[str, int] = {}
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, ScalarNode):
+            continue
+        if key_node.value in seen:
+            raise ConstructorError(
+                None,
+                None,
+                f"duplicate key '{key_node.value}' (first at line {seen[key_node.value]}); "
+                "compose refuses duplicate keys: keep one",
+                key_node.start_mark,
+            )
+        seen[key_node.value] = key_node.start_mark.line + 1
+
+
+def _construct_mapping(loader: _Loader, node: MappingNode) -> YMap:
+    loader.flatten_mapping(node)  # resolves `<<`; merged pairs come first, so explicit keys win
+    out = YMap(pos=_pos(node))
+    for key_node, value_node in node.value:
+        if not isinstance(key_node, ScalarNode):
+            raise ConstructorError(
+                None, None, "expected a plain key, found a list or mapping", key_node.start_mark
+            )
+        key = str(key_node.value)
+        out[key] = loader.construct_object(value_node, deep=True)
+        out.keys_at[key], out.values_at[key] = _pos(key_node), _pos(value_node)
+        if isinstance(value_node, ScalarNode):
+            out.texts[key] = str(value_node.value)
+    return out
+
+
+def _construct_sequence(loader: _Loader, node: SequenceNode) -> YList:
+    out = YList((loader.construct_object(item, deep=True) for item in node.value), pos=_pos(node))
+    out.items_at = [_pos(item) for item in node.value]
+    return out
+
+
+for _tag, _fn in {
+    "bool": _construct_bool,
+    "int": _construct_int,
+    "float": _construct_float,
+    "timestamp": _construct_timestamp,
+    "map": _construct_mapping,
+    "seq": _construct_sequence,
+}.items():
+    _Loader.add_constructor(f"tag:yaml.org,2002:{_tag}", _fn)
+
+
+def _count(value: Any, seen: dict[int, int]) -> int:
+    """How many values `value` stands for once aliases are copied (memoised: linear time)."""
+    if not isinstance(value, dict | list):
+        return 1
+    if id(value) not in seen:
+        children = value.values() if isinstance(value, dict) else value
+        seen[id(value)] = 1 + sum(_count(child, seen) for child in children)
+    return seen[id(value)]
+
+
+def load_yaml(text: str) -> Any:
+    """The one document in `text`, as YMap/YList/scalars. Raises yaml.YAMLError."""
+    loader = _Loader(text)
+    try:
+        doc = loader.get_single_data()
+    except RecursionError:
+        raise yaml.YAMLError("nested too deeply (or a recursive alias)") from None
     finally:
         loader.dispose()
+    if _count(doc, {}) > MAX_VALUES:
+        raise yaml.YAMLError(f"aliases expand to more than {MAX_VALUES} values")
+    return doc
+
+
+def load_json(text: str) -> Any:
+    """A JSON document through the same reader, so it keeps positions and duplicate checks.
+
+    The caller has checked it is valid JSON. In valid JSON a tab can only be whitespace (JSON
+    strings escape tabs), and YAML refuses tabs as indentation, so they become spaces.
+    """
+    return _join_surrogates(load_yaml(text.replace("\t", " ")))
+
+
+def _join_surrogates(value: Any) -> Any:
+    # YAML reads "\ud83d\ude00" as two lone surrogates; JSON means one character.
+    if isinstance(value, str):
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(value, YMap):
+        return value.like({_join_surrogates(k): _join_surrogates(v) for k, v in value.items()})
+    if isinstance(value, YList):
+        return value.like([_join_surrogates(v) for v in value])
+    return value

@@ -307,3 +307,13 @@ def test_random_label_values_parse_or_say_why(value: str, slot: str) -> None:
         return
     for hw in inventory():
         assert match.matches(hw) in (True, False)
+
+
+def test_permissions_outside_rwm_are_reported_not_mapped() -> None:
+    bad = DeclaredNode("/dev/i2c-1", "/dev/i2c-1", "permissions", "docker-compose.yml:9")
+    p = plan(req("x", nodes=(bad,)))
+    assert p.devices == () and p.unmet == ()
+    assert p.notes == (
+        "devices: /dev/i2c-1 (docker-compose.yml:9): permissions 'permissions' "
+        "are not letters of 'rwm'; not mapped",
+    )
