@@ -16,6 +16,10 @@ from typing import Any
 from agent.plan import ServicePlan
 
 HostPath = Callable[[str], str]
+# Set on a container hwprov keeps stopped because its required hardware is gone (the `stop`
+# unplug policy); the value says what is missing. It lives on the container, so a restarted
+# hwprov knows to start it again when the hardware returns.
+HELD_LABEL = "io.hwprov.held"
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +30,7 @@ class HardwareSpec:
     binds: tuple[str, ...]  # "source:target[:ro]" to be present
     env: tuple[str, ...]  # "NAME=value" to be present
     network_mode: str | None  # None: leave as it is
+    held: str | None = None  # keep it stopped, for this reason (HELD_LABEL)
 
 
 def wanted(plan: ServicePlan, host_path: HostPath = lambda p: p) -> HardwareSpec:
@@ -79,7 +84,14 @@ def differences(attrs: Mapping[str, Any], spec: HardwareSpec) -> list[str]:
         out.append(f"Env: + {missing_env}")
     if spec.network_mode and host.get("NetworkMode") != spec.network_mode:
         out.append(f"NetworkMode: {host.get('NetworkMode')} -> {spec.network_mode}")
+    held = held_for(attrs)
+    if held != spec.held:
+        out.append(f"held: {held or 'no'} -> {spec.held or 'no'}")
     return out
+
+
+def held_for(attrs: Mapping[str, Any]) -> str | None:
+    return ((attrs.get("Config") or {}).get("Labels") or {}).get(HELD_LABEL)
 
 
 def _target(bind: str) -> str:
@@ -117,6 +129,11 @@ def clone_payload(
     config["Env"] = env + [e for e in spec.env if e.split("=", 1)[0] not in names]
     if spec.network_mode:
         host["NetworkMode"] = spec.network_mode
+    labels = dict(config.get("Labels") or {})
+    labels.pop(HELD_LABEL, None)
+    if spec.held:
+        labels[HELD_LABEL] = spec.held
+    config["Labels"] = labels
     networks = _endpoints(attrs, host.get("NetworkMode") or "default")
     body = dict(config)
     body["HostConfig"] = host

@@ -24,10 +24,11 @@ from typing import Any
 from agent.compose.loader import load_project
 from agent.compose.model import Project
 from agent.engine import Engine, HostPaths
+from agent.engine_events import ContainerStarted, EngineWatch
 from agent.errors import EngineError, HwprovError
 from agent.filewatch import FileWatch
 from agent.inventory import Inventory
-from agent.plan import Plan
+from agent.plan import Plan, ServicePlan
 from agent.planning import build_plan, project_name
 from agent.pluginhost import PluginHost
 from agent.reconciler import Reconciler, start_order
@@ -62,7 +63,9 @@ class Daemon:
     disabled: tuple[str, ...] = ()
     debounce_s: float = 0.0
     settle_s: float = 0.5
+    on_unplug: str = "recreate"
     wake: queue.Queue[object] = field(default_factory=queue.Queue)
+    failed: dict[str, ServicePlan] = field(default_factory=dict)
 
     def run(self, ready: Callable[[], None] | None = None) -> int:
         host = PluginHost(disabled=self.disabled).load()
@@ -75,7 +78,13 @@ class Daemon:
         watch = FileWatch(self.compose_file, lambda: self.wake.put(Wake.COMPOSE_CHANGED))
         watch.start()
         engine = Engine(self.engine_url)
-        reconciler = Reconciler(engine, name, HostPaths.from_environment(), self.settle_s)
+        reconciler = Reconciler(
+            engine, name, HostPaths.from_environment(), self.settle_s, self.on_unplug
+        )
+        engine_watch = EngineWatch(
+            engine.base_url, name, self.wake.put, lambda: self.wake.put(Wake.RETRY)
+        )
+        engine_watch.start()
         retry: threading.Timer | None = None
         backoff = 0.5
         try:
@@ -84,6 +93,10 @@ class Daemon:
             emit("started", project=name, hardware=[h.id for h in inventory.hardware()])
             applied: Plan | None = None
             pending_all = True
+            restarted: set[str] = set()  # services with a container started by someone else
+            # What a rolled-back service was given last: a start of its container (the
+            # restart policy bringing it back) does not retry the same plan, a new plan does.
+            self.failed.clear()
             if ready:
                 ready()
             while True:
@@ -92,6 +105,7 @@ class Daemon:
                     try:
                         self._reconcile(reconciler, project, plan, applied, everything=True)
                         applied, pending_all, backoff = plan, False, 0.5
+                        restarted.clear()
                     except EngineError as err:
                         emit("engine-down", error=str(err), retry_in_s=backoff)
                         retry = threading.Timer(backoff, lambda: self.wake.put(Wake.RETRY))
@@ -115,17 +129,27 @@ class Daemon:
                         emit("compose-broken", error=str(err), action="keeping the last good one")
                 if Wake.RETRY in items:
                     pending_all = True
-                if not pending_all and applied is not None and events:
+                for started in (i for i in items if isinstance(i, ContainerStarted)):
+                    if started.container in reconciler.started:
+                        reconciler.started.discard(started.container)  # hwprov's own doing
+                    else:
+                        emit("container-started", service=started.service, id=started.container)
+                        restarted.add(started.service)
+                if not pending_all and applied is not None and (events or restarted):
                     plan = build_plan(project, inventory.hardware(), host)
                     try:
-                        self._reconcile(reconciler, project, plan, applied, everything=False)
+                        self._reconcile(
+                            reconciler, project, plan, applied, everything=False, also=restarted
+                        )
                         applied = plan
+                        restarted.clear()
                     except EngineError as err:
                         emit("engine-down", error=str(err), retry_in_s=backoff)
                         pending_all = True
         finally:
             if retry is not None:
                 retry.cancel()
+            engine_watch.stop()
             monitor.stop()
             watch.stop()
             engine.close()
@@ -149,14 +173,26 @@ class Daemon:
         plan: Plan,
         applied: Plan | None,
         everything: bool,
+        also: set[str] | frozenset[str] = frozenset(),
     ) -> None:
         before = {s.service: s for s in applied.services} if applied else {}
-        changed = [s for s in plan.services if everything or before.get(s.service) != s]
+        changed = [
+            s
+            for s in plan.services
+            if everything
+            or before.get(s.service) != s
+            or (s.service in also and self.failed.get(s.service) != s)
+        ]
         if not changed:
             return
         services = {s.name: s.depends_on for s in project.services}
         subset = Plan(plan.source, tuple(changed), plan.warnings)
+        by_name = {s.service: s for s in changed}
         for outcome in reconciler.reconcile(subset, start_order(services)):
+            if outcome.action in ("rolled-back", "failed"):
+                self.failed[outcome.service] = by_name[outcome.service]
+            elif outcome.service in by_name:
+                self.failed.pop(outcome.service, None)
             emit(
                 outcome.action,
                 service=outcome.service,
@@ -164,6 +200,17 @@ class Daemon:
                 detail=outcome.detail,
                 differences=list(outcome.differences),
             )
+
+
+def add_unplug_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--on-unplug",
+        choices=("recreate", "stop"),
+        default="recreate",
+        help="when a service's required hardware goes: recreate it without the device "
+        "(default), or keep it stopped until the hardware is back; the label "
+        "io.hwprov.on-unplug overrides this per service",
+    )
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -185,6 +232,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=0.0,
         help="extra wait to gather a burst after its first event (default 0)",
     )
+    add_unplug_option(p)
     p.add_argument(
         "--settle-ms",
         type=float,
@@ -202,6 +250,7 @@ def run(args: argparse.Namespace) -> int:
         disabled=tuple(args.disable),
         debounce_s=args.debounce_ms / 1000,
         settle_s=args.settle_ms / 1000,
+        on_unplug=args.on_unplug,
     )
     signal.signal(signal.SIGTERM, lambda *_: daemon.wake.put(Wake.STOP))
     signal.signal(signal.SIGINT, lambda *_: daemon.wake.put(Wake.STOP))

@@ -5,6 +5,11 @@ DeviceCgroupRules or runtime cgroup state): allow `c M:m` in the container's dev
 and create the node inside the container's mount namespace. Revocation is the reverse. A
 container restart loses both (fresh /dev tmpfs, fresh cgroup), so callers re-apply on the
 engine's `start` event.
+
+Both steps run in a forked child: setns(CLONE_NEWNS) needs a single-threaded caller, and the
+agent keeps its own namespace. The child also drops UMOCKDEV_DIR: under the board simulator an
+LD_PRELOAD library redirects /sys and /dev into a fake tree, but the devices cgroup and the
+container's /dev are real (on a device the variable is not set and this changes nothing).
 """
 
 from __future__ import annotations
@@ -39,16 +44,10 @@ def devices_cgroup(pid: int) -> Path:
     raise LiveGrantError("no devices cgroup (cgroup v2 needs an eBPF program: not supported yet)")
 
 
-def _write(pid: int, name: str, rule: str) -> None:
-    target = devices_cgroup(pid) / name
-    try:
-        target.write_text(rule)
-    except OSError as err:
-        raise LiveGrantError(f"cannot write '{rule}' to {target}: {err.strerror}") from err
-
-
-def _in_mount_ns(
+def _in_child(
     pid: int,
+    cgroup_file: str,
+    rule: str,
     action: str,
     path: str,
     major: int = 0,
@@ -56,9 +55,10 @@ def _in_mount_ns(
     mode: int = 0o660,
     gid: int | None = None,
 ) -> None:
-    """Run one node operation inside the container's mount namespace, in a forked child:
-    setns(CLONE_NEWNS) needs a single-threaded caller, and the agent keeps its own namespace."""
+    """Write `rule` to the container's devices cgroup, then do one node operation inside its
+    mount namespace."""
     libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    target = devices_cgroup(pid) / cgroup_file
     ns = os.open(f"/proc/{pid}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
     read_end, write_end = os.pipe()
     child = os.fork()
@@ -66,6 +66,12 @@ def _in_mount_ns(
         code = 0
         try:
             os.close(read_end)
+            os.unsetenv("UMOCKDEV_DIR")
+            try:
+                target.write_text(rule)
+            except OSError as err:
+                message = f"cannot write '{rule}' to {target}: {err.strerror}"
+                raise OSError(err.errno, message) from None
             if libc.setns(ns, CLONE_NEWNS) != 0:
                 raise OSError(ctypes.get_errno(), "setns")
             if action == "mknod":
@@ -95,11 +101,10 @@ def grant(
     pid: int, path: str, major: int, minor: int, permissions: str = "rw", gid: int | None = None
 ) -> None:
     """Allow the node, then create it: the app never sees a node it may not open."""
-    _write(pid, "devices.allow", f"c {major}:{minor} {permissions}")
-    _in_mount_ns(pid, "mknod", path, major, minor, gid=gid)
+    _in_child(pid, "devices.allow", f"c {major}:{minor} {permissions}", "mknod", path,
+              major, minor, gid=gid)  # fmt: skip
 
 
 def revoke(pid: int, path: str, major: int, minor: int) -> None:
     """Deny first, then remove the node: an open in between fails instead of succeeding."""
-    _write(pid, "devices.deny", f"c {major}:{minor} rwm")
-    _in_mount_ns(pid, "unlink", path)
+    _in_child(pid, "devices.deny", f"c {major}:{minor} rwm", "unlink", path)

@@ -21,6 +21,8 @@ from agent.records import Hardware, Props
 
 PREFIX = "io.hwprov.device."
 ENABLE_LABEL = "io.hwprov.enable"
+ON_UNPLUG_LABEL = "io.hwprov.on-unplug"
+UNPLUG_POLICIES = ("recreate", "stop")
 
 
 def _glob(value: str, candidates: list[str]) -> bool:
@@ -133,3 +135,14 @@ def match_labels(labels: Mapping[str, str]) -> dict[str, str]:
 
 def enabled(labels: Mapping[str, str]) -> bool:
     return str(labels.get(ENABLE_LABEL, "true")).strip().lower() not in ("false", "0", "no", "off")
+
+
+def on_unplug(labels: Mapping[str, str]) -> str | None:
+    """The service's unplug policy, or None to use hwprov's default."""
+    value = labels.get(ON_UNPLUG_LABEL)
+    if value is None:
+        return None
+    policy = str(value).strip().lower()
+    if policy not in UNPLUG_POLICIES:
+        raise LabelSyntaxError(f"'{value}' is not an unplug policy (expected recreate or stop)")
+    return policy

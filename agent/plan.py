@@ -59,6 +59,7 @@ class ServicePlan:
     notes: tuple[str, ...] = ()
     was_privileged: bool = False
     managed: bool = True  # False when the service opted out with io.hwprov.enable=false
+    on_unplug: str | None = None  # io.hwprov.on-unplug; None: the daemon's default
 
     @property
     def privileged(self) -> bool:

@@ -65,7 +65,7 @@ class _Builder:
         if g.network_mode and g.network_mode != declared_network and self.network is None:
             self.network = Setting(g.network_mode, f"{why}: {g.reason}")
 
-    def build(self, was_privileged: bool) -> ServicePlan:
+    def build(self, was_privileged: bool, on_unplug: str | None = None) -> ServicePlan:
         return ServicePlan(
             service=self.service,
             devices=tuple(sorted(self.devices.values(), key=lambda d: (d.container, d.host))),
@@ -77,6 +77,7 @@ class _Builder:
             unmet=tuple(self.unmet),
             notes=tuple(self.notes),
             was_privileged=was_privileged,
+            on_unplug=on_unplug,
         )
 
 
@@ -176,7 +177,7 @@ def plan_service(
             b.env.setdefault(name, Setting(f"{name}={value}", f"io.balena.features.{feature}"))
     if req.privileged:
         _replace_privileged(b, req, hardware, grant)
-    return b.build(req.privileged)
+    return b.build(req.privileged, req.on_unplug)
 
 
 def _replace_privileged(

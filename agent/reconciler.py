@@ -18,11 +18,18 @@ import logging
 import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from agent import livegrant
-from agent.containerspec import HardwareSpec, caps_set, clone_payload, differences, wanted
+from agent.containerspec import (
+    HardwareSpec,
+    caps_set,
+    clone_payload,
+    differences,
+    held_for,
+    wanted,
+)
 from agent.engine import (
     BALENA_SERVICE,
     BALENA_SUPERVISED,
@@ -67,7 +74,10 @@ class Reconciler:
     project: str | None = None
     host_path: HostPaths = field(default_factory=HostPaths)
     settle_s: float = 0.5  # how long a replacement must stay up before the original goes
+    on_unplug: str = "recreate"  # or "stop": a service missing required hardware is held stopped
     _live: dict[tuple[str, int], dict[str, tuple[int, int, str]]] = field(default_factory=dict)
+    # ids of containers hwprov started: their start events are its own doing
+    started: set[str] = field(default_factory=set)
 
     # -- finding containers -------------------------------------------------------------
 
@@ -104,7 +114,7 @@ class Reconciler:
         containers = self.containers_of(plan.service)
         if not containers:
             return [Outcome(plan.service, None, "missing", "no container for this service")]
-        spec = wanted(plan, self.host_path)
+        spec = replace(wanted(plan, self.host_path), held=self._held(plan))
         outcomes = []
         for attrs in containers:
             if (attrs["Config"].get("Labels") or {}).get(BALENA_SUPERVISED) is not None:
@@ -120,6 +130,13 @@ class Reconciler:
             else:
                 outcomes.append(self.recreate(plan.service, attrs, spec, diff))
         return outcomes
+
+    def _held(self, plan: ServicePlan) -> str | None:
+        """Why the service must be kept stopped under the `stop` unplug policy, if it must."""
+        if (plan.on_unplug or self.on_unplug) != "stop":
+            return None
+        missing = [u.what for u in plan.unmet if not u.optional]
+        return "; ".join(missing)[:200] or None  # a label value, kept short
 
     # -- granting live (supervisor-owned containers) ----------------------------------------
 
@@ -179,6 +196,8 @@ class Reconciler:
     ) -> Outcome:
         name, old_id = _name(attrs), str(attrs["Id"])
         was_running = bool((attrs.get("State") or {}).get("Running"))
+        # Held containers were running until hwprov stopped them: they run again when released.
+        start_new = (was_running or held_for(attrs) is not None) and not spec.held
         strategy = (attrs["Config"].get("Labels") or {}).get(STRATEGY_LABEL, "download-then-kill")
         stop_first = strategy in STOP_FIRST
         body, extra_networks = clone_payload(attrs, spec)
@@ -199,7 +218,8 @@ class Reconciler:
             self.engine.rename(old_id, name + OLD_SUFFIX + ending)
             renamed = True
             self.engine.rename(new_id, name)
-            if was_running:
+            if start_new:
+                self.started.add(new_id)
                 self.engine.start(new_id)
                 self._settle(new_id)
         except EngineError as err:
@@ -207,6 +227,8 @@ class Reconciler:
             return Outcome(service, name, "rolled-back", str(err), diff)
         self._remove_quietly(old_id)
         log.info("recreated %s (%s): %s", name, strategy, "; ".join(diff))
+        if spec.held:
+            return Outcome(service, name, "held", f"stopped until back: {spec.held}", diff)
         return Outcome(service, name, "recreated", f"strategy {strategy}", diff)
 
     def _settle(self, container: str) -> None:
@@ -227,6 +249,7 @@ class Reconciler:
         if renamed:
             self.engine.rename(old_id, name)
         if restart_old:
+            self.started.add(old_id)
             self.engine.start(old_id)
 
     def _remove_quietly(self, container: str, force: bool = False) -> None:
@@ -270,6 +293,7 @@ class Reconciler:
             self.engine.rename(old["Id"], base)
             current = old
         if current is not None and swap["was_running"] and current.get("State") != "running":
+            self.started.add(str(current["Id"]))
             self.engine.start(current["Id"])
         return Outcome(
             base, base, "recovered", "an unfinished swap was undone; the original is back"

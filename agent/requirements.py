@@ -10,7 +10,15 @@ from dataclasses import dataclass
 
 from agent.compose.model import Service
 from agent.errors import ComposeError
-from agent.matchlabels import HardwareMatch, LabelSyntaxError, enabled, match_labels, parse_match
+from agent.matchlabels import (
+    ON_UNPLUG_LABEL,
+    HardwareMatch,
+    LabelSyntaxError,
+    enabled,
+    match_labels,
+    on_unplug,
+    parse_match,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +40,7 @@ class Requirements:
     network_mode: str | None = None
     privileged: bool = False
     enabled: bool = True
+    on_unplug: str | None = None  # recreate or stop; None: hwprov's default
 
 
 def requirements_of(service: Service, source: str) -> Requirements:
@@ -55,6 +64,12 @@ def requirements_of(service: Service, source: str) -> Requirements:
             raise ComposeError(
                 source, line, None, f"service '{name}': label io.hwprov.device.{slot}: {err}"
             ) from None
+    try:
+        policy = on_unplug(labels)
+    except LabelSyntaxError as err:
+        raise ComposeError(
+            source, line, None, f"service '{name}': {ON_UNPLUG_LABEL}: {err}"
+        ) from None
     features = service.features  # the io.balena.features.* that the supervisor counts as on
     return Requirements(
         service=name,
@@ -66,4 +81,5 @@ def requirements_of(service: Service, source: str) -> Requirements:
         network_mode=service.network_mode,
         privileged=service.privileged,
         enabled=enabled(labels),
+        on_unplug=policy,
     )

@@ -11,6 +11,7 @@ from typing import TextIO
 from agent.commands.inventory import add_plugin_options, coldplug_inventory
 from agent.compose.loader import load_project
 from agent.compose.model import Project
+from agent.daemon import add_unplug_option
 from agent.engine import Engine, HostPaths
 from agent.plan import Plan, ServicePlan
 from agent.planning import build_plan, project_name
@@ -47,6 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--dry-run", action="store_true", help="say what would change, change nothing"
     )
     apply.add_argument("--json", action="store_true", help="machine-readable outcomes")
+    add_unplug_option(apply)
     apply.set_defaults(func=run_apply)
 
 
@@ -121,7 +123,12 @@ def run_apply(args: argparse.Namespace) -> int:
     try:
         engine.ping()
         name = args.project_name or project_name(args.file, project.name)
-        reconciler = Reconciler(engine, project=name, host_path=HostPaths.from_environment())
+        reconciler = Reconciler(
+            engine,
+            project=name,
+            host_path=HostPaths.from_environment(),
+            on_unplug=args.on_unplug,
+        )
         depends = {s.name: s.depends_on for s in project.services}
         outcomes = reconciler.reconcile(plan, start_order(depends), dry_run=args.dry_run)
     finally:

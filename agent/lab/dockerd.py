@@ -55,6 +55,14 @@ def _read_pid(path: Path) -> int | None:
 class PrivateEngine:
     def __init__(self, root: Path, *, own_netns: bool = True, log_level: str = "warn") -> None:
         self.root = Path(root).resolve()
+        # containerd refuses socket paths over 104 bytes, and its longest one is
+        # <root>/exec/containerd/containerd-debug.sock; failing later only says "timeout".
+        longest = len(str(self.root / "exec/containerd/containerd-debug.sock"))
+        if longest > 104:
+            raise EngineError(
+                f"{self.root} is too long for the engine's unix sockets ({longest} > 104 "
+                "bytes under it): use a shorter folder"
+            )
         self.own_netns = own_netns
         self.log_level = log_level
         self.netns: str | None = None
@@ -140,12 +148,13 @@ class PrivateEngine:
         self.stop()
         raise EngineError(f"dockerd did not come up under {self.root}:\n{tail}")
 
-    def stop(self, grace: float = 15) -> None:
+    def stop(self, grace: float = 15, keep_containers: bool = False) -> None:
+        """Stop dockerd; `keep_containers` stops it as a reboot would, containers kept."""
         pid = self.pid or _read_pid(self.root / "dockerd.pid")
         if pid is not None and alive(pid):
             # Without live-restore dockerd stops every container on shutdown, and a PID 1
             # that ignores SIGTERM holds it for 10 s: remove them first.
-            if self._ping():
+            if self._ping() and not keep_containers:
                 api = docker.APIClient(base_url=self.base_url, version="1.41", timeout=30)
                 try:
                     for c in api.containers(all=True):

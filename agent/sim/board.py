@@ -6,7 +6,8 @@ Pure: no umockdev here. A broken file gives BoardError naming the file and the e
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +80,54 @@ class Board:
 
     def _top(self, unit: str) -> BoardDevice:
         return next(d for d in self.devices if d.unit == unit)
+
+
+_NUMBERED_TTY = re.compile(r"^(ttyUSB|ttyACM)(\d+)$")
+_USB_NODE = re.compile(r"^bus/usb/(\d{3})/(\d{3})$")
+
+
+def enumerate_unit(
+    devices: Iterable[BoardDevice], present: Iterable[str], last_devnum: dict[int, int]
+) -> tuple[BoardDevice, ...]:
+    """The unit's devices as the kernel would number them when plugged in now.
+
+    usb-serial and cdc-acm take the lowest free minor (ttyUSB0 comes back as ttyUSB1 while
+    ttyUSB0 is held), and a USB device gets the next device number on its bus, round-robin
+    (usb_alloc_dev's devnum_next). `last_devnum` is updated in place.
+    """
+    taken = set(present)
+    renames: dict[str, str] = {}
+    out = []
+    for d in devices:
+        m = _NUMBERED_TTY.match(d.node or "")
+        if m:
+            prefix = m.group(1)
+            n = next(i for i in range(1024) if f"{prefix}{i}" not in taken)
+            name = f"{prefix}{n}"
+            taken.add(name)
+            renames[d.node or ""] = name
+            d = replace(d, node=name, minor=n)
+        u = _USB_NODE.match(d.node or "")
+        if u:
+            bus = int(u.group(1))
+            devnum = last_devnum.get(bus, int(u.group(2)) - 1) % 127 + 1
+            while f"bus/usb/{bus:03d}/{devnum:03d}" in taken:
+                devnum = devnum % 127 + 1
+            last_devnum[bus] = devnum
+            taken.add(f"bus/usb/{bus:03d}/{devnum:03d}")
+            d = replace(
+                d,
+                node=f"bus/usb/{bus:03d}/{devnum:03d}",
+                minor=(bus - 1) * 128 + devnum - 1,
+                properties=Props({**d.properties, "DEVNUM": f"{devnum:03d}"}),
+                attributes=Props({**d.attributes, "devnum": str(devnum)}),
+            )
+        out.append(d)
+    # The tty's name is also a directory name on its sysfs path (.../1-2:1.0/ttyUSB0/tty/ttyUSB0).
+    return tuple(
+        replace(d, path="/".join(renames.get(part, part) for part in d.path.split("/")))
+        for d in out
+    )
 
 
 def _props(value: Any, where: str, key: str, source: str) -> Props:

@@ -20,7 +20,7 @@ gi.require_version("UMockdev", "1.0")
 from gi.repository import UMockdev  # noqa: E402
 
 from agent.errors import SimulatorError  # noqa: E402
-from agent.sim.board import Board, BoardDevice  # noqa: E402
+from agent.sim.board import Board, BoardDevice, enumerate_unit  # noqa: E402
 from agent.sim.i2c import I2CBusEmulator  # noqa: E402
 from agent.sim.realnodes import RealNodes  # noqa: E402
 
@@ -64,10 +64,14 @@ class SimTestbed:
         self.lock = threading.Lock()
         self.tb = UMockdev.Testbed.new()
         self.buses: dict[int, I2CBusEmulator] = {}
-        self.plugged: set[str] = set()
+        self.present: set[str] = set()  # node names, for kernel-like numbering at plug time
+        self.last_devnum: dict[int, int] = {}
         for device in board.boot_devices():
             self._add(device)
-        self.plugged = {u for u in board.units if self._top(u).plugged}
+        # What each plugged unit really is now (its numbering may differ from the file's).
+        self.live: dict[str, tuple[BoardDevice, ...]] = {
+            u: board.unit_devices(u) for u in board.units if self._top(u).plugged
+        }
         for bus in board.i2c:
             emulator = I2CBusEmulator(dict(bus.chips), bus.nack_errno)
             self.tb.attach_ioctl(f"/dev/i2c-{bus.bus}", emulator)
@@ -85,24 +89,26 @@ class SimTestbed:
             raise SimulatorError(f"umockdev refused {device.path}")
         if device.node and device.major is not None and device.minor is not None:
             self.nodes.add(device.node, device.major, device.minor)
+            self.present.add(device.node)
         if self.pace_s:
             time.sleep(self.pace_s)
 
     def plug(self, unit: str) -> list[str]:
         with self.lock:
-            devices = self._unit(unit)
-            if unit in self.plugged:
+            if unit in self.live:
                 raise SimulatorError(f"{unit} is already plugged")
+            devices = enumerate_unit(self._unit(unit), self.present, self.last_devnum)
             for device in devices:
                 self._add(device)
-            self.plugged.add(unit)
+            self.live[unit] = devices
             return [f"/dev/{d.node}" for d in devices if d.node]
 
     def unplug(self, unit: str) -> list[str]:
         with self.lock:
-            devices = self._unit(unit)
-            if unit not in self.plugged:
+            self._unit(unit)  # an unknown unit is named as such
+            if unit not in self.live:
                 raise SimulatorError(f"{unit} is not plugged")
+            devices = self.live[unit]
             for device in reversed(devices):  # children first, as the kernel does
                 sys_path = f"/sys{device.path}"
                 self.tb.uevent(sys_path, "remove")  # remove_device() alone sends none
@@ -112,7 +118,8 @@ class SimTestbed:
                 self.tb.remove_device(f"/sys{device.path}")
                 if device.node:
                     self.nodes.remove(device.node)
-            self.plugged.discard(unit)
+                    self.present.discard(device.node)
+            del self.live[unit]
             return [f"/dev/{d.node}" for d in devices if d.node]
 
     def _unit(self, unit: str) -> tuple[BoardDevice, ...]:
@@ -132,7 +139,10 @@ class SimTestbed:
     def status(self) -> dict[str, object]:
         return {
             "board": self.board.board,
-            "units": {u: u in self.plugged for u in self.board.units},
+            "units": {u: u in self.live for u in self.board.units},
+            "nodes_of": {
+                u: [f"/dev/{d.node}" for d in devices if d.node] for u, devices in self.live.items()
+            },
             "i2c": {
                 str(b): {f"0x{a:02x}": m for a, m in sorted(e.models.items())}
                 for b, e in self.buses.items()

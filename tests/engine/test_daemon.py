@@ -1,28 +1,21 @@
-"""`hwprov run` on a simulated Pi 4 and the private engine: plug -> recreated with it."""
+"""`hwprov run` on a simulated Pi 4 and the private engine: plug -> recreated with it, and
+the faults a device in the field meets: a broken compose edit, a replacement that dies, the
+engine going away."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import time
+import contextlib
+import shutil
+import tempfile
 from pathlib import Path
 
 import docker
 import pytest
+from conftest import SimDaemon, wait_for
 
 from agent.demo import COMPOSE, PROJECT, up
-from agent.sim.control import request
-
-
-def wait_for(predicate, timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
+from agent.lab.dockerd import PrivateEngine
+from agent.lab.images import ensure_busybox
 
 
 def devices(client: docker.DockerClient, name: str) -> list[str] | None:
@@ -41,57 +34,133 @@ def settled(client: docker.DockerClient) -> list[str]:
     return sorted(c["Names"][0].lstrip("/") for c in client.api.containers(all=True))
 
 
+def remove_all(client: docker.DockerClient) -> None:
+    for c in client.api.containers(all=True):
+        client.api.remove_container(c["Id"], force=True)
+
+
+ENV, GPS = f"{PROJECT}-env-sensor-1", f"{PROJECT}-gps-1"
+
+
 @pytest.mark.timeout(120)
 def test_run_gives_a_hot_plugged_adapter_to_its_service(
-    engine, docker_client: docker.DockerClient, busybox_image: str, tmp_path: Path
+    sim_daemon, docker_client: docker.DockerClient, busybox_image: str, tmp_path: Path
 ) -> None:
     compose = tmp_path / "docker-compose.yml"
     compose.write_text(COMPOSE)
     up(docker_client, compose)
-    control = tmp_path / "control.sock"
-    env = {**os.environ, "DOCKER_HOST": engine.base_url}
-    env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"
-    daemon = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "agent",
-            "sim",
-            "run",
-            "--board",
-            "rpi4b",
-            "--control",
-            str(control),
-            "--",
-            "hwprov",
-            "run",
-            "-f",
-            str(compose),
-            "-p",
-            PROJECT,
-            "--settle-ms",
-            "200",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    daemon = sim_daemon(compose, "rpi4b", "-p", PROJECT)
     try:
         # coldplug: the I2C service gets its bus without any plug
-        assert wait_for(lambda: devices(docker_client, f"{PROJECT}-env-sensor-1") == ["/dev/i2c-1"])
-        assert devices(docker_client, f"{PROJECT}-gps-1") == []
-        request(control, "plug", id="ftdi")
-        assert wait_for(lambda: devices(docker_client, f"{PROJECT}-gps-1") == ["/dev/gps"])
-        request(control, "unplug", id="ftdi")  # recreated without it: the default unplug policy
-        assert wait_for(lambda: devices(docker_client, f"{PROJECT}-gps-1") == [], timeout=30)
-        want = [f"{PROJECT}-env-sensor-1", f"{PROJECT}-gps-1"]
-        assert wait_for(lambda: settled(docker_client) == want), settled(docker_client)
+        assert wait_for(lambda: devices(docker_client, ENV) == ["/dev/i2c-1"])
+        assert devices(docker_client, GPS) == []
+        daemon.sim("plug", id="ftdi")
+        assert wait_for(lambda: devices(docker_client, GPS) == ["/dev/gps"])
+        daemon.sim("unplug", id="ftdi")  # recreated without it: the default unplug policy
+        assert wait_for(lambda: devices(docker_client, GPS) == [])
+        assert wait_for(lambda: settled(docker_client) == [ENV, GPS]), settled(docker_client)
+        assert daemon.stop() == 0
     finally:
-        daemon.terminate()
-        _, err = daemon.communicate(timeout=30)
-        for c in docker_client.containers.list(all=True):
-            c.remove(force=True)
-    events = [json.loads(line)["event"] for line in err.splitlines() if line.startswith("{")]
+        daemon.stop()
+        remove_all(docker_client)
+    events = [e["event"] for e in daemon.events()]
     assert events[0] == "started" and events[-1] == "stopping"
     assert events.count("recreated") >= 3 and "rolled-back" not in events
+
+
+@pytest.mark.timeout(120)
+def test_a_compose_file_edited_to_garbage_keeps_the_last_good_one(
+    sim_daemon, docker_client: docker.DockerClient, busybox_image: str, tmp_path: Path
+) -> None:
+    compose = tmp_path / "docker-compose.yml"
+    compose.write_text(COMPOSE)
+    up(docker_client, compose)
+    daemon = sim_daemon(compose, "rpi4b", "-p", PROJECT)
+    try:
+        assert wait_for(lambda: devices(docker_client, ENV) == ["/dev/i2c-1"])
+        env_id = docker_client.api.inspect_container(ENV)["Id"]
+        compose.write_text("services:\n  gps: [this is: not a service\n")
+        assert daemon.wait_event("compose-broken")
+        # Still working from the last good file: a plug is handled, nothing else touched.
+        daemon.sim("plug", id="ftdi")
+        assert wait_for(lambda: devices(docker_client, GPS) == ["/dev/gps"])
+        assert docker_client.api.inspect_container(ENV)["Id"] == env_id
+        compose.write_text(COMPOSE.replace("kind=i2c, sensor=bme280", "kind=i2c, bus=1"))
+        assert daemon.wait_event("compose-reloaded")
+        assert settled(docker_client) == [ENV, GPS]
+    finally:
+        daemon.stop()
+        remove_all(docker_client)
+    broken = next(e for e in daemon.events() if e["event"] == "compose-broken")
+    assert (
+        "docker-compose.yml" in broken["error"] and broken["action"] == "keeping the last good one"
+    )
+
+
+@pytest.mark.timeout(120)
+def test_a_replacement_that_dies_is_rolled_back_and_the_original_kept(
+    sim_daemon, docker_client: docker.DockerClient, busybox_image: str, tmp_path: Path
+) -> None:
+    # The gps service's program exits at once when /dev/gps is there (a crash on the new
+    # device): the replacement does not stay up, so hwprov must put the original back.
+    dying = COMPOSE.replace(
+        'command: ["sh", "-c", "trap \'exit 0\' TERM; while true; do sleep 1; done"]\n'
+        "    restart: always\n    labels:\n      io.hwprov.device.gps",
+        'command: ["sh", "-c", "test -e /dev/gps && exit 3; trap \'exit 0\' TERM; '
+        'while true; do sleep 1; done"]\n    restart: "no"\n'
+        "    labels:\n      io.hwprov.device.gps",
+    )
+    assert dying != COMPOSE
+    compose = tmp_path / "docker-compose.yml"
+    compose.write_text(dying)
+    up(docker_client, compose)
+    gps_id = docker_client.api.inspect_container(GPS)["Id"]
+    daemon = sim_daemon(compose, "rpi4b", "-p", PROJECT)
+    try:
+        assert daemon.wait_event("started")
+        daemon.sim("plug", id="ftdi")
+        assert daemon.wait_event("rolled-back")
+        attrs = docker_client.api.inspect_container(GPS)
+        assert attrs["Id"] == gps_id and attrs["State"]["Running"]
+        assert wait_for(lambda: settled(docker_client) == [ENV, GPS]), settled(docker_client)
+    finally:
+        daemon.stop()
+        remove_all(docker_client)
+    [rolled] = [e for e in daemon.events() if e["event"] == "rolled-back"]
+    assert rolled["service"] == "gps" and "exit code 3" in rolled["detail"]
+
+
+@pytest.mark.timeout(180)
+def test_the_engine_going_away_mid_run_is_retried_and_converges(tmp_path: Path) -> None:
+    # An engine of its own, stopped and started again under the daemon (its folder short:
+    # containerd's socket paths must fit in 104 bytes).
+    short = Path(tempfile.mkdtemp(prefix="hwprov-e.", dir="/tmp"))
+    with contextlib.ExitStack() as cleanup:
+        cleanup.callback(shutil.rmtree, short, ignore_errors=True)
+        engine = cleanup.enter_context(PrivateEngine(short))
+        client = engine.client()
+        ensure_busybox(client)
+        compose = tmp_path / "docker-compose.yml"
+        compose.write_text(COMPOSE)
+        up(client, compose)
+        client.close()
+        daemon = SimDaemon(engine, tmp_path, compose, "rpi4b", "-p", PROJECT)
+        try:
+            assert daemon.wait_event("started")
+            engine.stop(keep_containers=True)  # as a reboot: containers stop with it
+            daemon.sim("plug", id="ftdi")  # hardware changes while the engine is away
+            assert daemon.wait_event("engine-down")
+            engine.start()
+            client = engine.client()
+            # Back: the daemon reconnects on its own and converges: /dev/gps for the GPS
+            # service, the I2C bus kept, and no temporary containers left.
+            assert wait_for(lambda: devices(client, GPS) == ["/dev/gps"], timeout=60)
+            assert wait_for(lambda: devices(client, ENV) == ["/dev/i2c-1"])
+            assert wait_for(lambda: settled(client) == [ENV, GPS]), settled(client)
+        finally:
+            daemon.stop()
+            client.close()
+    downs = [e for e in daemon.events() if e["event"] == "engine-down"]
+    assert "not reachable" in downs[0]["error"]
+    # backoff, not a busy loop: a handful of retries over the outage, not hundreds
+    assert len(downs) < 20

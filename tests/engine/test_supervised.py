@@ -7,7 +7,7 @@ from pathlib import Path
 
 import docker
 import pytest
-from conftest import free_major
+from conftest import free_major, wait_for
 
 from agent import livegrant
 from agent.engine import Engine
@@ -78,3 +78,58 @@ def test_cgroup_strategy_grants_revokes_and_survives_restart(
         assert after["Config"]["Labels"] == before["Config"]["Labels"]
     finally:
         c.remove(force=True)
+
+
+GATEWAY_COMPOSE = """\
+services:
+  gps:
+    image: hwprov/hostpython:latest
+    labels:
+      io.hwprov.device.gps: "kind=serial, vendor=0403, model=6001, path=/dev/gps"
+"""
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.skipif(not livegrant.CGROUP_ROOT.is_dir(), reason="needs cgroup v1 devices")
+def test_run_grants_a_hot_plugged_adapter_live_and_again_after_a_restart(
+    engine, docker_client: docker.DockerClient, hostpython_image: str, sim_daemon, tmp_path: Path
+) -> None:
+    compose = tmp_path / "docker-compose.yml"
+    compose.write_text(GATEWAY_COMPOSE)
+    c = docker_client.containers.run(
+        hostpython_image, ["sleep", "3600"], name=NAME, labels=LABELS,
+        volumes=HOSTPYTHON_VOLUMES, init=True, detach=True,
+    )  # fmt: skip
+    daemon = None
+    try:
+        before = docker_client.api.inspect_container(c.id)
+        daemon = sim_daemon(compose, "x86-gateway")
+        assert daemon.wait_event("started")
+        assert opens(c, "/dev/gps") == "ENOENT"
+        daemon.sim("plug", id="ftdi")
+        # The node is there with the adapter's numbers, and the cgroup lets it open: ENXIO
+        # (no driver on this machine), not EPERM.
+        assert wait_for(lambda: opens(c, "/dev/gps") == "ENXIO"), daemon.log.read_text()
+        inside = c.exec_run(["stat", "-L", "-c", "%t:%T", "/dev/gps"]).output.decode().strip()
+        major, _, minor = inside.partition(":")
+        assert f"{int(major, 16)}:{int(minor, 16)}" == daemon.host_dev("/dev/ttyUSB0")
+
+        # A restart loses it (fresh /dev and cgroup); the engine's start event brings it back
+        # with no hardware change at all.
+        c.restart(timeout=5)
+        assert wait_for(lambda: opens(c, "/dev/gps") == "ENXIO", timeout=10)
+        assert daemon.wait_event("container-started")
+
+        daemon.sim("unplug", id="ftdi")  # revoked and the node removed
+        assert wait_for(lambda: opens(c, "/dev/gps") == "ENOENT")
+        after = docker_client.api.inspect_container(c.id)
+        assert after["Name"] == f"/{NAME}" and after["Id"] == before["Id"]
+        for key in ("Devices", "CapAdd", "Privileged", "Binds", "DeviceCgroupRules"):
+            assert after["HostConfig"][key] == before["HostConfig"][key], key
+        assert after["Config"]["Labels"] == before["Config"]["Labels"]
+    finally:
+        if daemon is not None:
+            daemon.stop()
+        c.remove(force=True)
+    granted = [e for e in daemon.events() if e["event"] == "granted"]
+    assert len(granted) == 3, granted  # plug, restart, unplug

@@ -134,3 +134,26 @@ def test_broken_board_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_exit_code_of_the_command_is_the_sims() -> None:
     assert sim("sh", "-c", "exit 7").returncode == 7
+
+
+def test_replug_while_the_first_number_is_held_re_enumerates(tmp_path: Path) -> None:
+    script = (
+        "(hwprov sim plug cp2102 && hwprov sim plug ftdi) >/dev/null && "
+        f"hwprov scan --json --no-probe > {tmp_path}/a.json && "
+        "(hwprov sim unplug cp2102 && hwprov sim unplug ftdi && hwprov sim plug ftdi) >/dev/null"
+        f" && hwprov scan --json --no-probe > {tmp_path}/b.json && "
+        "cat $HWPROV_SIM_NODES/nodes.json"
+    )
+    out = sim("sh", "-c", script, board="x86-gateway")
+    assert out.returncode == 0, out.stderr
+    ids = {}
+    for name in ("a", "b"):
+        hardware = json.loads((tmp_path / f"{name}.json").read_text())["hardware"]
+        ids[name] = {h["name"]: (h["id"], h["details"].get("by_id")) for h in hardware}
+    # The FTDI came second, so the kernel gave it ttyUSB1; alone again, it is ttyUSB0. Its
+    # identity and by-id name are the same both times: that is what hwprov matches on.
+    assert ids["a"]["ttyUSB1"] == ids["b"]["ttyUSB0"]
+    assert ids["a"]["ttyUSB0"] != ids["a"]["ttyUSB1"]
+    assert "ttyUSB1" not in ids["b"]
+    nodes = json.loads(out.stdout)
+    assert nodes["/dev/ttyUSB0"]["board_dev"] == "188:0" and "/dev/ttyUSB1" not in nodes

@@ -6,7 +6,7 @@ import pytest
 
 from agent.errors import BoardError
 from agent.paths import fixtures_dir
-from agent.sim.board import load_board, parse_board
+from agent.sim.board import enumerate_unit, load_board, parse_board
 from agent.sim.realnodes import host_char_majors, remap_majors
 from agent.sim.sensors import MODELS, SHT3x, WordRegisterChip
 
@@ -66,6 +66,27 @@ def test_units_bring_their_subtree_parents_first() -> None:
     ftdi = board.unit_devices("ftdi")
     assert [d.subsystem for d in ftdi] == ["usb", "usb", "usb-serial", "tty"]
     assert "ftdi" not in {d.unit for d in board.boot_devices() if d.unit}
+
+
+def test_a_plugged_unit_takes_the_lowest_free_tty_and_the_next_usb_number() -> None:
+    board = load_board("x86-gateway")
+    last: dict[int, int] = {}
+    first = enumerate_unit(board.unit_devices("ftdi"), {"ttyS0"}, last)
+    tty = first[-1]
+    assert (tty.node, tty.major, tty.minor) == ("ttyUSB0", 188, 0)
+    assert first[0].node == "bus/usb/001/003" and first[0].properties["DEVNUM"] == "003"
+
+    # ttyUSB0 held by another adapter: the same FTDI comes back as ttyUSB1, minor 1, with
+    # its sysfs directory renamed too, and the next device number on the bus.
+    again = enumerate_unit(board.unit_devices("ftdi"), {"ttyUSB0", "bus/usb/001/003"}, last)
+    tty = again[-1]
+    assert (tty.node, tty.minor) == ("ttyUSB1", 1)
+    assert tty.path.endswith("/1-2:1.0/ttyUSB1/tty/ttyUSB1")
+    assert again[2].path.endswith("/1-2:1.0/ttyUSB1")
+    assert again[0].node == "bus/usb/001/004" and again[0].minor == 3
+    assert again[0].attributes["devnum"] == "4"
+    # Stable names do not move: that is what they are for.
+    assert tty.links == first[-1].links and tty.udev == first[-1].udev
 
 
 PROC = "Character devices:\n  1 mem\n  4 tty\n254 ndctl\n\nBlock devices:\n  8 sd\n"
