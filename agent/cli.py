@@ -15,6 +15,7 @@ from agent.errors import HwprovError
 COMMAND_MODULES = (
     "agent.commands.inventory",
     "agent.commands.plan",
+    "agent.commands.migrate",
     "agent.daemon",
     "agent.sim.cli",
     "agent.demo",

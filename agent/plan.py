@@ -60,6 +60,7 @@ class ServicePlan:
     was_privileged: bool = False
     managed: bool = True  # False when the service opted out with io.hwprov.enable=false
     on_unplug: str | None = None  # io.hwprov.on-unplug; None: the daemon's default
+    hardware: tuple[str, ...] = ()  # ids of the hardware granted, devices or not
 
     @property
     def privileged(self) -> bool:

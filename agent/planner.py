@@ -48,12 +48,14 @@ class _Builder:
     network: Setting | None = None
     unmet: list[Unmet] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    hardware: dict[str, None] = field(default_factory=dict)  # ids granted, in order
 
     def device(self, d: PlannedDevice) -> None:
         self.devices.setdefault((d.host, d.container), d)
 
     def grant(self, g: Grant, why: str, declared_network: str | None) -> None:
         """Everything but the nodes of a grant (the caller maps nodes at the right path)."""
+        self.hardware.setdefault(g.hardware_id)
         for cap in g.capabilities:
             self.caps.setdefault(cap, f"{why}: {g.reason}")
         for gid in g.group_add:
@@ -78,6 +80,7 @@ class _Builder:
             notes=tuple(self.notes),
             was_privileged=was_privileged,
             on_unplug=on_unplug,
+            hardware=tuple(self.hardware),
         )
 
 

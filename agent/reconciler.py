@@ -19,6 +19,7 @@ import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from agent import livegrant
@@ -49,6 +50,13 @@ RUNNING = "-running"
 TEMP_ENDINGS = (NEW_SUFFIX, OLD_SUFFIX, NEW_SUFFIX + RUNNING, OLD_SUFFIX + RUNNING)
 STRATEGY_LABEL = "io.balena.update.strategy"
 STOP_FIRST = ("kill-then-download", "delete-then-download")
+HANDOVER = "hand-over"
+HANDOVER_TIMEOUT_LABEL = "io.balena.update.handover-timeout"
+HANDOVER_TIMEOUT_MS = 60000  # the supervisor's default
+# The supervisor bind-mounts a per-service host folder at /tmp/balena (and the legacy
+# /tmp/resin); the new container writes one of these files there when it has taken over.
+HANDOVER_MOUNTS = ("/tmp/balena", "/tmp/resin")
+HANDOVER_FILES = ("handover-complete", "resin-kill-me")
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +210,8 @@ class Reconciler:
         stop_first = strategy in STOP_FIRST
         body, extra_networks = clone_payload(attrs, spec)
         stop_timeout = attrs["Config"].get("StopTimeout")
+        if strategy == HANDOVER and was_running and start_new:
+            return self._hand_over(service, attrs, body, extra_networks, diff)
         ending = RUNNING if was_running else ""
         new_id: str | None = None
         stopped = renamed = False
@@ -230,6 +240,69 @@ class Reconciler:
         if spec.held:
             return Outcome(service, name, "held", f"stopped until back: {spec.held}", diff)
         return Outcome(service, name, "recreated", f"strategy {strategy}", diff)
+
+    def _hand_over(
+        self,
+        service: str,
+        attrs: Mapping[str, Any],
+        body: Mapping[str, Any],
+        extra_networks: Sequence[tuple[str, Mapping[str, Any]]],
+        diff: tuple[str, ...],
+    ) -> Outcome:
+        """balena's hand-over: the replacement starts while the original still runs, and the
+        original is killed when the replacement signals it has taken over, or at the timeout.
+
+        Both run side by side, sharing the devices: an app that needs one exclusively opens
+        it after the hand-over. The wait blocks this pass, as it blocks the supervisor's.
+        """
+        name, old_id = _name(attrs), str(attrs["Id"])
+        labels = attrs["Config"].get("Labels") or {}
+        try:
+            timeout_ms = int(labels.get(HANDOVER_TIMEOUT_LABEL) or HANDOVER_TIMEOUT_MS)
+        except ValueError:
+            timeout_ms = HANDOVER_TIMEOUT_MS
+        signals = _handover_files(attrs)
+        for path in signals:  # the original wrote one when it took over itself
+            path.unlink(missing_ok=True)
+        new_id: str | None = None
+        killed = renamed = False
+        try:
+            new_id = self.engine.create(body, name + NEW_SUFFIX + RUNNING)
+            for network, endpoint in extra_networks:
+                self.engine.connect(new_id, network, endpoint)
+            self.started.add(new_id)
+            self.engine.start(new_id)
+            self._settle(new_id)
+            waited, how = self._wait_for_handover(new_id, signals, timeout_ms / 1000)
+            self.engine.kill(old_id)
+            killed = True
+            self.engine.rename(old_id, name + OLD_SUFFIX + RUNNING)
+            renamed = True
+            self.engine.rename(new_id, name)
+        except EngineError as err:
+            self._roll_back(name, old_id, new_id, killed, renamed)
+            return Outcome(service, name, "rolled-back", str(err), diff)
+        for path in signals:
+            path.unlink(missing_ok=True)
+        self._remove_quietly(old_id)
+        detail = f"strategy hand-over: original killed after {waited * 1000:.0f} ms ({how})"
+        return Outcome(service, name, "recreated", detail, diff)
+
+    def _wait_for_handover(
+        self, new_id: str, signals: Sequence[Path], timeout_s: float
+    ) -> tuple[float, str]:
+        start = time.monotonic()
+        while (waited := time.monotonic() - start) < timeout_s:
+            for path in signals:
+                if path.exists():
+                    return waited, path.name
+            state = self.engine.inspect(new_id).get("State") or {}
+            if not state.get("Running"):
+                raise EngineError(
+                    f"the replacement stopped during hand-over (exit code {state.get('ExitCode')})"
+                )
+            time.sleep(0.1)  # the supervisor polls the same file every 100 ms
+        return waited, "timeout"
 
     def _settle(self, container: str) -> None:
         time.sleep(self.settle_s)
@@ -298,6 +371,15 @@ class Reconciler:
         return Outcome(
             base, base, "recovered", "an unfinished swap was undone; the original is back"
         )
+
+
+def _handover_files(attrs: Mapping[str, Any]) -> list[Path]:
+    """Where, on this host, the replacement's hand-over signal appears."""
+    out = []
+    for mount in attrs.get("Mounts") or ():
+        if mount.get("Destination") in HANDOVER_MOUNTS and mount.get("Source"):
+            out += [Path(mount["Source"]) / f for f in HANDOVER_FILES]
+    return out
 
 
 def start_order(depends_on: Mapping[str, Iterable[str]]) -> list[str]:

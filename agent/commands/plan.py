@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "each line, and what is unmet. Nothing is changed.",
         epilog="example: hwprov plan -f docker-compose.yml --json",
     )
-    _compose_options(plan)
+    compose_options(plan)
     plan.add_argument("--json", action="store_true", help="machine-readable output")
     plan.set_defaults(func=run_plan)
     apply = sub.add_parser(
@@ -43,7 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "4 a recreate failed and was rolled back, 2 error.",
         epilog="example: hwprov apply -f docker-compose.yml --dry-run",
     )
-    _compose_options(apply)
+    compose_options(apply)
     apply.add_argument(
         "--dry-run", action="store_true", help="say what would change, change nothing"
     )
@@ -52,7 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     apply.set_defaults(func=run_apply)
 
 
-def _compose_options(parser: argparse.ArgumentParser) -> None:
+def compose_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-f", "--file", type=Path, default=Path("docker-compose.yml"), help="the compose file"
     )

@@ -43,7 +43,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("id", help="the unit's id in the board file")
         _control(p)
         p.set_defaults(func=lambda a, v=verb: _print(request(control_path(a.control), v, id=a.id)))
-    status = verbs.add_parser("status", help="units, I2C chips, nodes of a running sim")
+    status = verbs.add_parser(
+        "status",
+        help="units, I2C chips, nodes of a running sim",
+        epilog="example: hwprov sim status",
+    )
     _control(status)
     status.set_defaults(func=lambda a: _print(request(control_path(a.control), "status")))
     add = verbs.add_parser(
@@ -60,7 +64,9 @@ def register(sub: argparse._SubParsersAction) -> None:
             request(control_path(a.control), "i2c-add", bus=a.bus, address=a.address, model=a.model)
         )
     )
-    rm = verbs.add_parser("i2c-remove", help="a sensor leaves a bus")
+    rm = verbs.add_parser(
+        "i2c-remove", help="a sensor leaves a bus", epilog="example: hwprov sim i2c-remove 1 0x77"
+    )
     rm.add_argument("bus", type=int)
     rm.add_argument("address")
     _control(rm)
@@ -69,7 +75,9 @@ def register(sub: argparse._SubParsersAction) -> None:
             request(control_path(a.control), "i2c-remove", bus=a.bus, address=a.address)
         )
     )
-    boards = verbs.add_parser("boards", help="list the fixture boards")
+    boards = verbs.add_parser(
+        "boards", help="list the fixture boards", epilog="example: hwprov sim boards"
+    )
     boards.set_defaults(func=_boards)
     check = verbs.add_parser(
         "check",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import docker
 import pytest
-from conftest import free_major
+from conftest import free_major, wait_for
 
 from agent.engine import COMPOSE_PROJECT, COMPOSE_SERVICE, Engine
 from agent.plan import Plan, PlannedDevice, ServicePlan, Setting
@@ -118,3 +118,53 @@ def test_a_swap_killed_at_any_step_is_recovered(
     assert [(c.name, c.status) for c in containers] == [("rc-gps-1", "running")]
     assert containers[0].id == service.id
     assert docker_client.volumes.get("rc-data")  # named volumes are never removed
+
+
+@pytest.mark.parametrize(
+    ("writer", "timeout_ms", "how"),
+    [
+        # The replacement signals it has taken over, as balena apps do.
+        ("sleep 1; touch /tmp/balena/handover-complete; ", "20000", "handover-complete"),
+        # It never does: the original is killed at the label's timeout.
+        ("", "1500", "timeout"),
+    ],
+)
+def test_hand_over_runs_both_until_the_signal_or_the_timeout(
+    engine, docker_client: docker.DockerClient, busybox_image: str, node: Path, tmp_path: Path,
+    writer: str, timeout_ms: str, how: str,
+) -> None:  # fmt: skip
+    lock = tmp_path / "lock"  # the supervisor's /tmp/balena-supervisor/services/<app>/<svc>
+    lock.mkdir()
+    script = f"{writer}trap 'exit 0' TERM; while true; do sleep 1; done"
+    c = docker_client.containers.run(
+        busybox_image, ["sh", "-c", script], name="ho-gps-1", init=True, detach=True,
+        labels={COMPOSE_PROJECT: "ho", COMPOSE_SERVICE: "gps",
+                "io.balena.update.strategy": "hand-over",
+                "io.balena.update.handover-timeout": timeout_ms},
+        volumes={str(lock): {"bind": "/tmp/balena", "mode": "rw"}},
+    )  # fmt: skip
+    try:
+        # The original signalled too when it started: a stale file hwprov must not take for
+        # the replacement's signal.
+        if writer:
+            assert wait_for(lambda: (lock / "handover-complete").exists(), timeout=10)
+        else:
+            (lock / "handover-complete").touch()
+        old_started = c.attrs["State"]["StartedAt"]
+        reconciler = Reconciler(Engine(engine.base_url), project="ho", settle_s=0.2)
+        [outcome] = reconciler.reconcile(plan_for(node))
+        assert outcome.action == "recreated", outcome
+        assert f"({how})" in outcome.detail
+        waited_ms = float(outcome.detail.split("after ")[1].split(" ms")[0])
+        # both ran together for a while: ~1 s until the signal, or the whole timeout
+        assert waited_ms >= (1500 if how == "timeout" else 500), outcome.detail
+        new = docker_client.api.inspect_container("ho-gps-1")
+        assert new["Id"] != c.id and new["State"]["Running"]
+        assert new["State"]["StartedAt"] != old_started
+        assert [d["PathInContainer"] for d in new["HostConfig"]["Devices"]] == ["/dev/gps"]
+        names = [x["Names"][0] for x in docker_client.api.containers(all=True)]
+        assert names == ["/ho-gps-1"]
+        assert not (lock / "handover-complete").exists()  # cleared for the next hand-over
+    finally:
+        for x in docker_client.api.containers(all=True, filters={"label": f"{COMPOSE_PROJECT}=ho"}):
+            docker_client.api.remove_container(x["Id"], force=True)
