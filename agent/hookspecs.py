@@ -73,6 +73,16 @@ def hwprov_i2c_chips() -> list[ChipSignature]:
     """
 
 
+@hookspec
+def hwprov_affects(device: UdevDevice) -> list[str]:
+    """Return the sys paths of hardware that a change to this device affects.
+
+    Asked for devices no plugin classifies. The inventory probes the named hardware again,
+    e.g. an I2C client device added by the kernel (`new_device`, a driver binding) under a bus
+    that hwprov already knows means the bus is worth scanning again. Pure, like classify.
+    """
+
+
 @hookspec(firstresult=True)
 def hwprov_grant(hardware: Hardware) -> Grant | None:
     """Say what a container needs to use this hardware: the least privilege that works.

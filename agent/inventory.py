@@ -5,6 +5,7 @@ Pure apart from the probe, which reaches the bus only through the `ProbeIO` it i
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable
 
 from agent.i2cprobe import ProbeIO
@@ -43,6 +44,9 @@ class Inventory:
         for sys_path, event in last.items():
             before = self._by_path.get(sys_path)
             after = None if event.action == Action.REMOVE else self._classify(event.device)
+            if after is None and before is None:
+                changes += self._reprobe(self.host.affects(event.device))
+                continue
             if after is None:
                 if before is not None:
                     del self._by_path[sys_path]
@@ -52,5 +56,18 @@ class Inventory:
             if before is None:
                 changes.append(HardwareEvent(Action.ADD, after))
             elif before != after:
+                changes.append(HardwareEvent(Action.CHANGE, after))
+        return changes
+
+    def _reprobe(self, sys_paths: Iterable[str]) -> list[HardwareEvent]:
+        """Probe known hardware again because something below it changed."""
+        changes = []
+        for path in sys_paths:
+            before = self._by_path.get(path)
+            if before is None or self.probe_io is None:
+                continue
+            after = self.host.probe(dataclasses.replace(before, probed=()), self.probe_io())
+            if after != before:
+                self._by_path[path] = after
                 changes.append(HardwareEvent(Action.CHANGE, after))
         return changes

@@ -94,9 +94,11 @@ class PluginHost:
         results = self._call(hook_name, True, **kwargs)
         return results[0] if results else None
 
-    def _collect(self, hook_name: str, check: Callable[[Any], bool]) -> list[Any]:
+    def _collect(
+        self, hook_name: str, check: Callable[[Any], bool], **kwargs: Any
+    ) -> list[Any]:
         out = []
-        for result in self._call(hook_name, False):
+        for result in self._call(hook_name, False, **kwargs):
             for item in result:
                 if check(item):
                     out.append(item)
@@ -112,6 +114,10 @@ class PluginHost:
 
     def i2c_chips(self) -> list[ChipSignature]:
         return self._collect("hwprov_i2c_chips", lambda s: isinstance(s, ChipSignature))
+
+    def affects(self, device: UdevDevice) -> list[str]:
+        found = self._collect("hwprov_affects", lambda s: isinstance(s, str), device=device)
+        return sorted(set(found))
 
     def classify(self, device: UdevDevice) -> Hardware | None:
         result = self._first("hwprov_classify", device=device)

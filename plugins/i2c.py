@@ -25,7 +25,9 @@ log = logging.getLogger(__name__)
 
 @hookimpl(trylast=True)
 def hwprov_subsystems() -> list[str]:
-    return ["i2c-dev"]
+    # "i2c" for the client devices the kernel adds on a bus (new_device, a driver binding):
+    # the cue to scan that bus again.
+    return ["i2c-dev", "i2c"]
 
 
 @hookimpl(trylast=True)
@@ -47,6 +49,17 @@ def hwprov_classify(device: UdevDevice) -> Hardware | None:
     return Hardware.from_device(
         device, kind=Kind.I2C, id=f"i2c:{where}", plugin=NAME, details=details
     )
+
+
+@hookimpl(trylast=True)
+def hwprov_affects(device: UdevDevice) -> list[str]:
+    if device.subsystem != "i2c" or device.devtype != "i2c_client" or not device.ancestors:
+        return []
+    adapter = device.ancestors[0]  # clients sit right below their adapter (i2c-N)
+    if adapter.subsystem != "i2c":
+        return []
+    bus = adapter.sys_path.rsplit("/", 1)[-1]
+    return [f"{adapter.sys_path}/i2c-dev/{bus}"]
 
 
 @hookimpl(trylast=True)

@@ -73,10 +73,10 @@ def run_inner(board: Board, command: list[str], control: str | None, kernel_only
         if op == "status":
             return {**bed.status(), "env": env, "pid": os.getpid()}
         if op == "i2c-add":
-            bed.i2c(int(req["bus"])).add(int(str(req["address"]), 0), str(req["model"]))
+            bed.i2c_add(int(req["bus"]), int(str(req["address"]), 0), str(req["model"]))
             return {}
         if op == "i2c-remove":
-            bed.i2c(int(req["bus"])).remove(int(str(req["address"]), 0))
+            bed.i2c_remove(int(req["bus"]), int(str(req["address"]), 0))
             return {}
         raise SimulatorError(f"unknown op '{op}'")
 

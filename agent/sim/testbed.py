@@ -20,6 +20,7 @@ gi.require_version("UMockdev", "1.0")
 from gi.repository import UMockdev  # noqa: E402
 
 from agent.errors import SimulatorError  # noqa: E402
+from agent.records import Props  # noqa: E402
 from agent.sim.board import Board, BoardDevice, enumerate_unit  # noqa: E402
 from agent.sim.i2c import I2CBusEmulator  # noqa: E402
 from agent.sim.realnodes import RealNodes  # noqa: E402
@@ -135,6 +136,36 @@ class SimTestbed:
         if bus not in self.buses:
             raise SimulatorError(f"board {self.board.board} has no emulated i2c-{bus}")
         return self.buses[bus]
+
+    def _client(self, bus: int, address: int) -> str:
+        adapter = next(
+            (d.path for d in self.board.devices
+             if d.devtype == "i2c_adapter" and d.path.endswith(f"/i2c-{bus}")),
+            None,
+        )  # fmt: skip
+        if adapter is None:
+            raise SimulatorError(f"board {self.board.board} has no i2c_adapter device i2c-{bus}")
+        return f"{adapter}/{bus}-{address:04x}"
+
+    def i2c_add(self, bus: int, address: int, model: str) -> None:
+        """A chip appears, as `echo MODEL ADDR > .../i2c-N/new_device` makes it: it answers on
+        the bus and the kernel announces a client device (the uevent hwprov re-probes on)."""
+        with self.lock:
+            self.i2c(bus).add(address, model)
+            client = BoardDevice(
+                self._client(bus, address), "i2c", devtype="i2c_client",
+                attributes=Props({"name": model}),
+            )  # fmt: skip
+            self._add(client)
+
+    def i2c_remove(self, bus: int, address: int) -> None:
+        with self.lock:
+            if address not in self.i2c(bus).models:
+                raise SimulatorError(f"no chip at 0x{address:02x} on i2c-{bus}")
+            self.i2c(bus).remove(address)
+            path = f"/sys{self._client(bus, address)}"
+            self.tb.uevent(path, "remove")
+            self.tb.remove_device(path)
 
     def status(self) -> dict[str, object]:
         return {

@@ -157,3 +157,17 @@ def test_replug_while_the_first_number_is_held_re_enumerates(tmp_path: Path) -> 
     assert "ttyUSB1" not in ids["b"]
     nodes = json.loads(out.stdout)
     assert nodes["/dev/ttyUSB0"]["board_dev"] == "188:0" and "/dev/ttyUSB1" not in nodes
+
+
+def test_a_chip_added_on_a_known_bus_is_probed_again(running_sim) -> None:
+    s = running_sim("import os; os.execvp('hwprov', ['hwprov', 'watch', '--json'])")
+    assert s.proc.stderr is not None
+    assert s.proc.stderr.readline().strip() == "# watching"
+    assert s.ctl("i2c-add", "1", "0x77", "bmp280").returncode == 0
+    change = json.loads(s.line())
+    assert change["action"] == "change" and change["hardware"]["name"] == "i2c-1"
+    models = {p["address"]: p["model"] for p in change["hardware"]["probed"]}
+    assert models == {"0x44": "sht3x", "0x76": "bme280", "0x77": "bmp280"}
+    assert s.ctl("i2c-remove", "1", "0x77").returncode == 0
+    gone = json.loads(s.line())
+    assert "0x77" not in {p["address"] for p in gone["hardware"]["probed"]}

@@ -144,3 +144,16 @@ def test_odd_udev_data_never_raises(host: PluginHost, device: UdevDevice) -> Non
         host.grant(hw)
         hw.to_json()
     assert host.problems == []
+
+
+def test_an_i2c_client_device_points_back_at_its_bus() -> None:
+    bus = i2c_bus(1)
+    adapter = bus.ancestors[0]
+    client = UdevDevice(
+        sys_path=f"{adapter.sys_path}/1-0077", subsystem="i2c", sys_name="1-0077",
+        devtype="i2c_client", attributes=Props({"name": "bmp280"}),
+        ancestors=bus.ancestors,
+    )  # fmt: skip
+    host = PluginHost().load()
+    assert host.affects(client) == [bus.sys_path]
+    assert host.affects(bus) == []  # the bus itself is classified, not "affecting"
