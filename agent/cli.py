@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "agent.commands.inventory",
     "agent.commands.plan",
     "agent.commands.migrate",
+    "agent.commands.cdi",
     "agent.daemon",
     "agent.sim.cli",
     "agent.demo",

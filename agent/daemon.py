@@ -23,6 +23,7 @@ from typing import Any
 
 from agent.compose.loader import load_project
 from agent.compose.model import Project
+from agent.config import DEFAULT_FILE, LOG_FORMATS, resolve
 from agent.engine import Engine, HostPaths
 from agent.engine_events import ContainerStarted, EngineWatch
 from agent.errors import EngineError, HwprovError
@@ -46,13 +47,17 @@ class Wake(StrEnum):
     RETRY = "retry"
 
 
+LOG_FORMAT = "json"
+
+
 def emit(event: str, **fields: Any) -> None:
-    """One structured line per decision, on stderr."""
-    print(
-        json.dumps({"ts": round(time.time(), 3), "event": event, **fields}),
-        file=sys.stderr,
-        flush=True,
-    )
+    """One structured line per decision, on stderr: JSON, or `event key=value ...` text."""
+    if LOG_FORMAT == "text":
+        parts = [f"{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in fields.items()]
+        line = " ".join([time.strftime("%H:%M:%S"), event, *parts])
+    else:
+        line = json.dumps({"ts": round(time.time(), 3), "event": event, **fields})
+    print(line, file=sys.stderr, flush=True)
 
 
 @dataclass
@@ -205,11 +210,11 @@ class Daemon:
         emit("reconciled", services=len(changed), ms=round((time.monotonic() - began) * 1000, 1))
 
 
-def add_unplug_option(parser: argparse.ArgumentParser) -> None:
+def add_unplug_option(parser: argparse.ArgumentParser, default: str | None = "recreate") -> None:
     parser.add_argument(
         "--on-unplug",
         choices=("recreate", "stop"),
-        default="recreate",
+        default=default,
         help="when a service's required hardware goes: recreate it without the device "
         "(default), or keep it stopped until the hardware is back; the label "
         "io.hwprov.on-unplug overrides this per service",
@@ -221,39 +226,56 @@ def register(sub: argparse._SubParsersAction) -> None:
         "run",
         help="the agent: follow hardware and compose changes, keep containers matching",
         description="Coldplug scan, reconcile, then handle hotplug events (re-plan, recreate "
-        "only the affected services) and compose file edits. SIGHUP reloads the compose file, "
-        "SIGTERM stops. One JSON line per decision on stderr.",
+        "only the affected services), compose file edits and container starts. SIGHUP reloads "
+        "the compose file, SIGTERM stops. One line per decision on stderr. Settings come from "
+        "the defaults, then the config file, then HWPROV_* variables, then these options "
+        "(docs/config.md).",
         epilog="example: hwprov run -f /data/docker-compose.yml --debounce-ms 0",
     )
-    p.add_argument("-f", "--file", type=Path, default=Path("docker-compose.yml"))
+    p.add_argument("--config", type=Path, help=f"settings file (default: {DEFAULT_FILE} if any)")
+    p.add_argument("-f", "--file", type=Path, help="the compose file (default docker-compose.yml)")
     p.add_argument("-p", "--project-name")
     p.add_argument("--engine", help="engine socket URL (default: $DOCKER_HOST or the local socket)")
-    p.add_argument("--disable", action="append", default=[], metavar="PLUGIN")
+    p.add_argument("--disable", action="append", metavar="PLUGIN", help="a plugin not to load")
     p.add_argument(
         "--debounce-ms",
         type=float,
-        default=0.0,
         help="extra wait to gather a burst after its first event (default 0)",
     )
-    add_unplug_option(p)
+    add_unplug_option(p, default=None)
     p.add_argument(
         "--settle-ms",
         type=float,
-        default=500.0,
-        help="how long a replacement must stay up before the original is removed",
+        help="how long a replacement must stay up before the original is removed (default 500)",
     )
+    p.add_argument("--log-format", choices=LOG_FORMATS, help="json (default) or text lines")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    config = resolve(
+        args.config,
+        {
+            "compose_file": args.file,
+            "project": args.project_name,
+            "engine": args.engine,
+            "disable": tuple(args.disable or ()),
+            "debounce_ms": args.debounce_ms,
+            "settle_ms": args.settle_ms,
+            "on_unplug": args.on_unplug,
+            "log_format": args.log_format,
+        },
+    )
+    global LOG_FORMAT
+    LOG_FORMAT = config.log_format
     daemon = Daemon(
-        compose_file=args.file,
-        project=args.project_name,
-        engine_url=args.engine,
-        disabled=tuple(args.disable),
-        debounce_s=args.debounce_ms / 1000,
-        settle_s=args.settle_ms / 1000,
-        on_unplug=args.on_unplug,
+        compose_file=config.compose_file,
+        project=config.project,
+        engine_url=config.engine,
+        disabled=config.disable,
+        debounce_s=config.debounce_ms / 1000,
+        settle_s=config.settle_ms / 1000,
+        on_unplug=config.on_unplug,
     )
     signal.signal(signal.SIGTERM, lambda *_: daemon.wake.put(Wake.STOP))
     signal.signal(signal.SIGINT, lambda *_: daemon.wake.put(Wake.STOP))

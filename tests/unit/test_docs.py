@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import re
 from pathlib import Path
 
 from agent import hookspecs
 from agent.cli import build_parser
 
-DOCS = Path(__file__).resolve().parents[2] / "docs"
+ROOT = Path(__file__).resolve().parents[2]
+DOCS = ROOT / "docs"
 
 
 def hook_names() -> list[str]:
@@ -63,3 +65,13 @@ def test_every_command_has_help_an_example_and_a_place_in_the_cli_docs() -> None
         assert epilog.removeprefix("example: ") in reference, f"{name}: example not in cli.md"
         top = name.split()[0]
         assert helps.get(top), f"{top}: no one-line help"
+
+
+def test_every_error_in_troubleshooting_is_one_hwprov_really_prints() -> None:
+    source = "".join(
+        p.read_text() for folder in ("agent", "plugins") for p in (ROOT / folder).rglob("*.py")
+    )
+    headings = re.findall(r"^### `([^`]+)`", (DOCS / "troubleshooting.md").read_text(), re.M)
+    assert len(headings) >= 10
+    for message in headings:
+        assert message in source, f"troubleshooting.md: hwprov never prints {message!r}"

@@ -1,0 +1,68 @@
+"""`hwprov cdi` on the simulated Raspberry Pi 4: what it prints loads under the CDI schema."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+from conftest import sim
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT7
+
+from agent.cdi import problems
+
+SCHEMA_DIR = Path(__file__).resolve().parents[1] / "data" / "cdi"
+
+
+def validator() -> jsonschema.Validator:
+    schema = json.loads((SCHEMA_DIR / "schema.json").read_text())
+    defs = Resource.from_contents(json.loads((SCHEMA_DIR / "defs.json").read_text()), DRAFT7)
+    cls = jsonschema.validators.validator_for(schema)
+    return cls(schema, registry=Registry().with_resource("defs.json", defs))
+
+
+def cdi_specs(*shell: str) -> dict[str, dict[str, Any]]:
+    out = sim("sh", "-c", "; ".join([*shell, "hwprov cdi --format json"]), board="rpi4b")
+    assert out.returncode == 0, out.stderr
+    specs = json.loads(out.stdout)
+    check = validator()
+    for spec in specs:
+        check.validate(spec)
+        assert problems(spec) == [], spec["kind"]
+    return {s["kind"]: s for s in specs}
+
+
+def nodes(spec: dict[str, Any], name: str) -> list[tuple[str, str, int, int]]:
+    (device,) = (d for d in spec["devices"] if d["name"] == name)
+    return [
+        (n["path"], n.get("hostPath", n["path"]), n["major"], n["minor"])
+        for n in device["containerEdits"]["deviceNodes"]
+    ]
+
+
+def test_rpi4_specs_validate_and_name_the_board_hardware() -> None:
+    specs = cdi_specs("hwprov sim plug ftdi >/dev/null")
+    assert sorted(specs) == [
+        "hwprov.io/bluetooth", "hwprov.io/gpio", "hwprov.io/i2c", "hwprov.io/serial",
+    ]  # fmt: skip
+    assert nodes(specs["hwprov.io/i2c"], "1") == [("/dev/i2c-1", "/dev/i2c-1", 89, 1)]
+    assert nodes(specs["hwprov.io/serial"], "ftdi-A50285BI") == [
+        ("/dev/ttyUSB0", "/dev/ttyUSB0", 188, 0),
+        ("/dev/serial/by-id/usb-FTDI_FT232R_USB_UART_A50285BI-if00-port0", "/dev/ttyUSB0",
+         188, 0),
+    ]  # fmt: skip
+    assert [d["name"] for d in specs["hwprov.io/gpio"]["devices"]] == [
+        "gpiochip0", "gpiochip1", "gpiomem",  # /dev/mem is explicit-only: not offered
+    ]  # fmt: skip
+    assert [d["name"] for d in specs["hwprov.io/bluetooth"]["devices"]] == ["hci0"]
+
+
+def test_output_folder_gets_one_file_per_kind(tmp_path: Path) -> None:
+    out = sim("hwprov", "cdi", "--output", f"{tmp_path}/cdi/", board="rpi4b")
+    assert out.returncode == 0, out.stderr
+    written = sorted(p.name for p in (tmp_path / "cdi").iterdir())
+    assert written == ["hwprov-bluetooth.yaml", "hwprov-gpio.yaml", "hwprov-i2c.yaml",
+                       "hwprov-serial.yaml"]  # fmt: skip
+    assert "hwprov.io/i2c=1" in out.stderr

@@ -1,0 +1,241 @@
+"""`hwprov cdi`: CDI specs from hardware records, checked against the CDI v0.6.0 schema."""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT7
+from udevdata import ftdi_tty, gpio_node, hci, i2c_bus
+
+from agent.cdi import build_specs, device_name, minimum_version, problems, sanitise
+from agent.cli import build_parser
+from agent.commands.cdi import output_format, render, write_specs
+from agent.pluginhost import PluginHost
+from agent.records import Hardware, Kind, ProbedDevice, Props
+
+SCHEMA_DIR = Path(__file__).resolve().parents[1] / "data" / "cdi"
+
+
+def validator() -> jsonschema.Validator:
+    """The CDI repo's own schema; schema.json's `defs.json#...` refs resolve from disk."""
+    schema = json.loads((SCHEMA_DIR / "schema.json").read_text())
+    defs = Resource.from_contents(json.loads((SCHEMA_DIR / "defs.json").read_text()), DRAFT7)
+    cls = jsonschema.validators.validator_for(schema)
+    return cls(schema, registry=Registry().with_resource("defs.json", defs))
+
+
+def assert_valid(spec: dict[str, Any]) -> None:
+    validator().validate(spec)
+    assert problems(spec) == []
+
+
+def hardware() -> list[Hardware]:
+    host = PluginHost().load(eps=[])
+    devices = [i2c_bus(1), ftdi_tty(0), gpio_node("gpio", "gpiochip0", 254, 0), hci("hci0")]
+    found = [host.classify(d) for d in devices]
+    assert all(found)
+    return [h for h in found if h]
+
+
+def by_kind() -> dict[str, dict[str, Any]]:
+    return {s["kind"]: s for s in build_specs(hardware())}
+
+
+def test_one_spec_per_kind_each_valid_against_the_schema() -> None:
+    specs = build_specs(hardware())
+    assert [s["kind"] for s in specs] == [
+        "hwprov.io/bluetooth", "hwprov.io/gpio", "hwprov.io/i2c", "hwprov.io/serial",
+    ]  # fmt: skip
+    for spec in specs:
+        assert spec["cdiVersion"] == "0.6.0" == minimum_version(spec)
+        assert_valid(spec)
+
+
+def test_i2c_bus_is_named_by_its_number_with_its_node_numbers() -> None:
+    assert by_kind()["hwprov.io/i2c"]["devices"] == [
+        {
+            "name": "1",
+            "annotations": {"hwprov.io/id": "i2c:/devices/platform/soc/fe804000.i2c/i2c-1"},
+            "containerEdits": {
+                "deviceNodes": [
+                    {"path": "/dev/i2c-1", "type": "c", "major": 89, "minor": 1,
+                     "permissions": "rw"}
+                ]
+            },
+        }
+    ]  # fmt: skip
+
+
+def test_usb_serial_is_named_by_maker_and_serial_and_also_mapped_at_its_by_id_path() -> None:
+    by_id = "/dev/serial/by-id/usb-FTDI_FT232R_USB_UART_A50285BI-if00-port0"
+    (device,) = by_kind()["hwprov.io/serial"]["devices"]
+    assert device["name"] == "ftdi-A50285BI"
+    assert device["containerEdits"]["deviceNodes"] == [
+        {"path": "/dev/ttyUSB0", "type": "c", "major": 188, "minor": 0, "permissions": "rw"},
+        {"path": by_id, "hostPath": "/dev/ttyUSB0", "type": "c", "major": 188, "minor": 0,
+         "permissions": "rw"},
+    ]  # fmt: skip
+
+
+def test_kernel_only_serial_gets_the_same_name_and_the_computed_by_id_node() -> None:
+    hw = PluginHost().load(eps=[]).classify(ftdi_tty(0, with_udev_db=False))
+    assert hw is not None and hw.links == ()
+    (spec,) = build_specs([hw])
+    (device,) = spec["devices"]
+    assert device["name"] == "ftdi-A50285BI"
+    assert [n["path"] for n in device["containerEdits"]["deviceNodes"]] == [
+        "/dev/ttyUSB0", "/dev/serial/by-id/usb-FTDI_FT232R_USB_UART_A50285BI-if00-port0",
+    ]  # fmt: skip
+
+
+def test_gpiochip_keeps_its_kernel_name() -> None:
+    (device,) = by_kind()["hwprov.io/gpio"]["devices"]
+    assert device["name"] == "gpiochip0"
+    assert device["containerEdits"]["deviceNodes"] == [
+        {"path": "/dev/gpiochip0", "type": "c", "major": 254, "minor": 0, "permissions": "rw"}
+    ]
+
+
+def test_bluetooth_gets_the_host_dbus_and_says_what_cdi_cannot_express() -> None:
+    spec = by_kind()["hwprov.io/bluetooth"]
+    assert spec["annotations"]["hwprov.io/also-needs"] == (
+        "--network host --cap-add NET_ADMIN --cap-add NET_RAW"
+    )
+    assert "host network" in spec["annotations"]["hwprov.io/why"]
+    (device,) = spec["devices"]
+    assert device["name"] == "hci0"
+    assert device["containerEdits"] == {
+        "env": ["DBUS_SYSTEM_BUS_ADDRESS=unix:path=/host/run/dbus/system_bus_socket"],
+        "mounts": [{"hostPath": "/run/dbus", "containerPath": "/host/run/dbus",
+                    "options": ["rbind", "nosuid", "nodev", "noexec"]}],
+    }  # fmt: skip
+
+
+def test_dev_mem_and_nodeless_hardware_are_left_out() -> None:
+    mem = Hardware("gpio:mem", Kind.GPIO, "mem", "gpio", "/sys/devices/virtual/mem/mem",
+                   node="/dev/mem", major=1, minor=1, explicit_only=True)  # fmt: skip
+    ghost = Hardware("x:1", "custom", "thing0", "x", "/sys/devices/thing0")
+    assert build_specs([mem, ghost]) == []
+
+
+def test_names_are_sanitised_and_unique_within_a_kind() -> None:
+    assert sanitise("serial:/devices/platform/x y") == "serial:_devices_platform_x_y"
+    assert sanitise("/weird name!") == "weird_name"
+    assert sanitise("///") == "device"
+    twins = [
+        Hardware(f"c:{i}", "my/odd kind", "dev/0", "x", f"/sys/c{i}", node=f"/dev/c{i}")
+        for i in (2, 1, 3)
+    ]
+    (spec,) = build_specs(twins)
+    assert spec["kind"] == "hwprov.io/my_odd_kind"
+    assert [d["name"] for d in spec["devices"]] == ["dev_0", "dev_0-2", "dev_0-3"]
+    # the suffix follows identity, not discovery order
+    assert [d["annotations"]["hwprov.io/id"] for d in spec["devices"]] == ["c:1", "c:2", "c:3"]
+    # other kinds: the runtime reads type and numbers from the host node
+    assert spec["devices"][0]["containerEdits"]["deviceNodes"] == [
+        {"path": "/dev/c1", "permissions": "rw"}
+    ]
+    assert_valid(spec)
+
+
+def test_usb_serial_without_a_serial_number_is_named_by_port_and_interface() -> None:
+    hw = Hardware(
+        "serial:usb:1a86:7523@1-1.4:if01", Kind.SERIAL, "ttyUSB3", "serial", "/sys/x",
+        node="/dev/ttyUSB3", major=188, minor=3,
+        details=Props({"vendor_id": "1a86", "manufacturer": "QinHeng Electronics",
+                       "usb_port": "1-1.4"}),
+    )  # fmt: skip
+    assert device_name(hw) == "qinheng-usb1-1.4-if01"
+
+
+def test_devices_are_in_natural_order_and_probed_chips_are_noted() -> None:
+    host = PluginHost().load(eps=[])
+    buses = [host.classify(i2c_bus(n)) for n in (10, 2, 1)]
+    first = buses[2]
+    assert first is not None
+    probed = dataclasses.replace(first, probed=(ProbedDevice("0x76", "bme280", "identified"),))
+    (spec,) = build_specs([b for b in buses[:2] if b] + [probed])
+    assert [d["name"] for d in spec["devices"]] == ["1", "2", "10"]
+    assert spec["devices"][0]["annotations"]["hwprov.io/probed"] == "0x76=bme280"
+
+
+def test_a_broken_spec_fails_the_schema_so_the_validator_is_live() -> None:
+    good = by_kind()["hwprov.io/i2c"]
+    assert_valid(good)
+    no_devices = {k: v for k, v in good.items() if k != "devices"}
+    bad_major = copy.deepcopy(good)
+    bad_major["devices"][0]["containerEdits"]["deviceNodes"][0]["major"] = "89"
+    no_path = copy.deepcopy(good)
+    del no_path["devices"][0]["containerEdits"]["deviceNodes"][0]["path"]
+    for broken in (no_devices, bad_major, no_path):
+        with pytest.raises(jsonschema.ValidationError):
+            validator().validate(broken)
+
+
+def test_the_loader_rules_the_schema_does_not_carry() -> None:
+    good = by_kind()["hwprov.io/serial"]
+    cases: dict[str, Any] = {
+        "not a CDI device name": ("name", "ftdi/A5"),
+        "unknown field 'additionalGids'": ("additionalGids", [20]),  # a 0.7.0 field
+        "invalid permissions": ("permissions", "rwx"),
+        "need cdiVersion 0.6.0": ("cdiVersion", "0.5.0"),
+        "is not vendor/class": ("kind", "hwprov.io"),
+        "name used twice": ("twice", None),
+    }
+    for message, (field, value) in cases.items():
+        spec = copy.deepcopy(good)
+        device = spec["devices"][0]
+        if field == "name":
+            device["name"] = value
+        elif field == "additionalGids":
+            device["containerEdits"][field] = value
+        elif field == "permissions":
+            device["containerEdits"]["deviceNodes"][0][field] = value
+        elif field == "twice":
+            spec["devices"].append(copy.deepcopy(device))
+        else:
+            spec[field] = value
+        validator().validate(spec)  # the schema lets every one of these through
+        assert any(message in p for p in problems(spec)), (message, problems(spec))
+
+
+def test_yaml_and_json_renderings_load_back_to_the_same_spec() -> None:
+    spec = by_kind()["hwprov.io/i2c"]
+    assert yaml.safe_load(render(spec, "yaml")) == spec  # name "1" stays a string
+    assert json.loads(render(spec, "json")) == spec
+
+
+def test_output_writes_one_file_per_kind_and_removes_stale_ones(tmp_path: Path) -> None:
+    specs = build_specs(hardware())
+    mine = tmp_path / "hwprov-old.yaml"
+    mine.write_text("cdiVersion: 0.6.0\nkind: hwprov.io/old\ndevices: []\n")
+    theirs = tmp_path / "hwprov-notes.yaml"
+    theirs.write_text("kind: vendor.com/other\n")
+    paths = write_specs(specs, str(tmp_path / "hwprov.yaml"), output_format("x.yaml", None))
+    assert [p.name for p in paths] == [
+        "hwprov-bluetooth.yaml", "hwprov-gpio.yaml", "hwprov-i2c.yaml", "hwprov-serial.yaml",
+    ]  # fmt: skip
+    assert not mine.exists() and theirs.exists()
+    for path, spec in zip(paths, specs, strict=True):
+        assert yaml.safe_load(path.read_text()) == spec
+    folder = tmp_path / "run" / "cdi"
+    written = write_specs(specs[:1], f"{folder}/", output_format(f"{folder}/", "json"))
+    assert written == [folder / "hwprov-bluetooth.json"]
+    assert json.loads(written[0].read_text()) == specs[0]
+
+
+def test_help_has_an_example() -> None:
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    parser = sub.choices["cdi"]
+    assert (parser.epilog or "").startswith("example: hwprov cdi ")
+    text = parser.format_help()
+    assert "--output" in text and "--format" in text and "--disable" in text

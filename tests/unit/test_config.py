@@ -1,0 +1,54 @@
+"""The agent's settings: file < environment < command line, and clear errors for typos."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agent.config import Config, ConfigError, from_file, resolve
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "config.example.yaml"
+
+
+def test_the_documented_example_loads() -> None:
+    config = from_file(EXAMPLE)
+    assert config.compose_file == Path("/data/docker-compose.yml")
+    assert config.on_unplug == "stop" and config.disable == ("bluetooth",)
+    assert config.engine == "unix:///var/run/balena-engine.sock"
+
+
+def test_environment_beats_the_file_and_the_command_line_beats_both(tmp_path: Path) -> None:
+    file = tmp_path / "hwprov.yaml"
+    file.write_text("debounce-ms: 50\non-unplug: stop\nlog-format: text\nsettle-ms: 300\n")
+    env = {"HWPROV_DEBOUNCE_MS": "20", "HWPROV_DISABLE": "gpio, bluetooth"}
+    config = resolve(file, {"debounce_ms": 5.0, "disable": ()}, env)
+    assert config == Config(
+        debounce_ms=5.0, on_unplug="stop", log_format="text", settle_ms=300.0,
+        disable=("gpio", "bluetooth"),
+    )  # fmt: skip
+    assert resolve(None, {}, {}).on_unplug == "recreate"  # the default, with no file around
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("debounce_ms: 5\n", "debounce_ms: unknown setting (known: compose-file"),
+        ("on-unplug: pause\n", "on-unplug: expected one of recreate, stop"),
+        ("settle-ms: soon\n", "settle-ms: expected milliseconds"),
+        ("debounce-ms: -1\n", "must not be negative"),
+        ("- a\n", "top: expected a mapping"),
+        ("a: [\n", "not valid YAML"),
+    ],
+)
+def test_a_bad_file_names_the_setting(tmp_path: Path, text: str, needle: str) -> None:
+    file = tmp_path / "hwprov.yaml"
+    file.write_text(text)
+    with pytest.raises(ConfigError, match=needle.replace("(", r"\(")) as err:
+        from_file(file)
+    assert str(err.value).startswith(str(file))
+
+
+def test_a_bad_environment_value_names_the_variable() -> None:
+    with pytest.raises(ConfigError, match="environment: HWPROV_LOG_FORMAT: expected one of"):
+        resolve(None, {}, {"HWPROV_LOG_FORMAT": "xml"})
