@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "agent.commands.plan",
     "agent.commands.migrate",
     "agent.commands.cdi",
+    "agent.commands.engine",
     "agent.daemon",
     "agent.sim.cli",
     "agent.demo",

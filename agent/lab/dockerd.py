@@ -125,6 +125,8 @@ class PrivateEngine:
             # Never --bridge=none: dockerd then deletes any docker0 in its namespace.
             self.netns = f"hwprov-{secrets.token_hex(4)}"
             subprocess.run(["ip", "netns", "add", self.netns], check=True, capture_output=True)
+            # Written down, so a later process (`hwprov engine stop`) can delete it.
+            (self.root / "netns").write_text(self.netns)
             subprocess.run(["ip", "-n", self.netns, "link", "set", "lo", "up"], check=True)
         if self.netns:
             # nsenter --net only: `ip netns exec` would remount /sys and hide the cgroups.
@@ -176,8 +178,11 @@ class PrivateEngine:
             self._proc = None
         self.pid = None
         self._unmount_leftovers()
+        if self.netns is None and (self.root / "netns").is_file():
+            self.netns = (self.root / "netns").read_text().strip()
         if self.netns:
             subprocess.run(["ip", "netns", "delete", self.netns], capture_output=True)
+            (self.root / "netns").unlink(missing_ok=True)
             self.netns = None
 
     def _unmount_leftovers(self) -> None:
