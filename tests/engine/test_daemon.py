@@ -42,27 +42,38 @@ def remove_all(client: docker.DockerClient) -> None:
 ENV, GPS = f"{PROJECT}-env-sensor-1", f"{PROJECT}-gps-1"
 
 
+@pytest.fixture
+def demo_run(sim_daemon, docker_client: docker.DockerClient, busybox_image: str, tmp_path: Path):
+    """Start the demo project and `hwprov run` on the simulated Pi; clean both up after."""
+    started: list[SimDaemon] = []
+
+    def start(text: str = COMPOSE) -> tuple[Path, SimDaemon]:
+        compose = tmp_path / "docker-compose.yml"
+        compose.write_text(text)
+        up(docker_client, compose)
+        started.append(sim_daemon(compose, "rpi4b", "-p", PROJECT))
+        return compose, started[-1]
+
+    yield start
+    for daemon in started:
+        daemon.stop()
+    remove_all(docker_client)
+
+
 @pytest.mark.timeout(120)
 def test_run_gives_a_hot_plugged_adapter_to_its_service(
-    sim_daemon, docker_client: docker.DockerClient, busybox_image: str, tmp_path: Path
+    demo_run, docker_client: docker.DockerClient
 ) -> None:
-    compose = tmp_path / "docker-compose.yml"
-    compose.write_text(COMPOSE)
-    up(docker_client, compose)
-    daemon = sim_daemon(compose, "rpi4b", "-p", PROJECT)
-    try:
-        # coldplug: the I2C service gets its bus without any plug
-        assert wait_for(lambda: devices(docker_client, ENV) == ["/dev/i2c-1"])
-        assert devices(docker_client, GPS) == []
-        daemon.sim("plug", id="ftdi")
-        assert wait_for(lambda: devices(docker_client, GPS) == ["/dev/gps"])
-        daemon.sim("unplug", id="ftdi")  # recreated without it: the default unplug policy
-        assert wait_for(lambda: devices(docker_client, GPS) == [])
-        assert wait_for(lambda: settled(docker_client) == [ENV, GPS]), settled(docker_client)
-        assert daemon.stop() == 0
-    finally:
-        daemon.stop()
-        remove_all(docker_client)
+    _, daemon = demo_run()
+    # coldplug: the I2C service gets its bus without any plug
+    assert wait_for(lambda: devices(docker_client, ENV) == ["/dev/i2c-1"])
+    assert devices(docker_client, GPS) == []
+    daemon.sim("plug", id="ftdi")
+    assert wait_for(lambda: devices(docker_client, GPS) == ["/dev/gps"])
+    daemon.sim("unplug", id="ftdi")  # recreated without it: the default unplug policy
+    assert wait_for(lambda: devices(docker_client, GPS) == [])
+    assert wait_for(lambda: settled(docker_client) == [ENV, GPS]), settled(docker_client)
+    assert daemon.stop() == 0
     events = [e["event"] for e in daemon.events()]
     assert events[0] == "started" and events[-1] == "stopping"
     assert events.count("recreated") >= 3 and "rolled-back" not in events
@@ -70,27 +81,21 @@ def test_run_gives_a_hot_plugged_adapter_to_its_service(
 
 @pytest.mark.timeout(120)
 def test_a_compose_file_edited_to_garbage_keeps_the_last_good_one(
-    sim_daemon, docker_client: docker.DockerClient, busybox_image: str, tmp_path: Path
+    demo_run, docker_client: docker.DockerClient
 ) -> None:
-    compose = tmp_path / "docker-compose.yml"
-    compose.write_text(COMPOSE)
-    up(docker_client, compose)
-    daemon = sim_daemon(compose, "rpi4b", "-p", PROJECT)
-    try:
-        assert wait_for(lambda: devices(docker_client, ENV) == ["/dev/i2c-1"])
-        env_id = docker_client.api.inspect_container(ENV)["Id"]
-        compose.write_text("services:\n  gps: [this is: not a service\n")
-        assert daemon.wait_event("compose-broken")
-        # Still working from the last good file: a plug is handled, nothing else touched.
-        daemon.sim("plug", id="ftdi")
-        assert wait_for(lambda: devices(docker_client, GPS) == ["/dev/gps"])
-        assert docker_client.api.inspect_container(ENV)["Id"] == env_id
-        compose.write_text(COMPOSE.replace("kind=i2c, sensor=bme280", "kind=i2c, bus=1"))
-        assert daemon.wait_event("compose-reloaded")
-        assert settled(docker_client) == [ENV, GPS]
-    finally:
-        daemon.stop()
-        remove_all(docker_client)
+    compose, daemon = demo_run()
+    assert wait_for(lambda: devices(docker_client, ENV) == ["/dev/i2c-1"])
+    env_id = docker_client.api.inspect_container(ENV)["Id"]
+    compose.write_text("services:\n  gps: [this is: not a service\n")
+    assert daemon.wait_event("compose-broken")
+    # Still working from the last good file: a plug is handled, nothing else touched.
+    daemon.sim("plug", id="ftdi")
+    assert wait_for(lambda: devices(docker_client, GPS) == ["/dev/gps"])
+    assert docker_client.api.inspect_container(ENV)["Id"] == env_id
+    compose.write_text(COMPOSE.replace("kind=i2c, sensor=bme280", "kind=i2c, bus=1"))
+    assert daemon.wait_event("compose-reloaded")
+    assert settled(docker_client) == [ENV, GPS]
+    daemon.stop()
     broken = next(e for e in daemon.events() if e["event"] == "compose-broken")
     assert (
         "docker-compose.yml" in broken["error"] and broken["action"] == "keeping the last good one"
@@ -99,7 +104,7 @@ def test_a_compose_file_edited_to_garbage_keeps_the_last_good_one(
 
 @pytest.mark.timeout(120)
 def test_a_replacement_that_dies_is_rolled_back_and_the_original_kept(
-    sim_daemon, docker_client: docker.DockerClient, busybox_image: str, tmp_path: Path
+    demo_run, docker_client: docker.DockerClient
 ) -> None:
     # The gps service's program exits at once when /dev/gps is there (a crash on the new
     # device): the replacement does not stay up, so hwprov must put the original back.
@@ -111,21 +116,15 @@ def test_a_replacement_that_dies_is_rolled_back_and_the_original_kept(
         "    labels:\n      io.hwprov.device.gps",
     )
     assert dying != COMPOSE
-    compose = tmp_path / "docker-compose.yml"
-    compose.write_text(dying)
-    up(docker_client, compose)
+    _, daemon = demo_run(dying)
     gps_id = docker_client.api.inspect_container(GPS)["Id"]
-    daemon = sim_daemon(compose, "rpi4b", "-p", PROJECT)
-    try:
-        assert daemon.wait_event("started")
-        daemon.sim("plug", id="ftdi")
-        assert daemon.wait_event("rolled-back")
-        attrs = docker_client.api.inspect_container(GPS)
-        assert attrs["Id"] == gps_id and attrs["State"]["Running"]
-        assert wait_for(lambda: settled(docker_client) == [ENV, GPS]), settled(docker_client)
-    finally:
-        daemon.stop()
-        remove_all(docker_client)
+    assert daemon.wait_event("started")
+    daemon.sim("plug", id="ftdi")
+    assert daemon.wait_event("rolled-back")
+    attrs = docker_client.api.inspect_container(GPS)
+    assert attrs["Id"] == gps_id and attrs["State"]["Running"]
+    assert wait_for(lambda: settled(docker_client) == [ENV, GPS]), settled(docker_client)
+    daemon.stop()
     [rolled] = [e for e in daemon.events() if e["event"] == "rolled-back"]
     assert rolled["service"] == "gps" and "exit code 3" in rolled["detail"]
 
