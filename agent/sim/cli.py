@@ -119,7 +119,8 @@ def _run(args: argparse.Namespace) -> int:
         # or a terminated outer process would orphan the testbed.
         inner = subprocess.Popen(outer_command(argv))
         forward = lambda signum, _frame: inner.send_signal(signum)  # noqa: E731
-        old = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT)}
+        forwarded = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+        old = {s: signal.signal(s, forward) for s in forwarded}
         try:
             return inner.wait()
         finally:

@@ -94,7 +94,8 @@ def run_inner(board: Board, command: list[str], control: str | None, kernel_only
         if child is not None and child.poll() is None:
             child.send_signal(signum)
 
-    old = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT)}
+    forwarded = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)  # SIGHUP: `hwprov run` reloads
+    old = {s: signal.signal(s, forward) for s in forwarded}
     try:
         child = subprocess.Popen(command, env=env)
         return child.wait()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import signal
 import tempfile
 from pathlib import Path
 
@@ -95,6 +96,8 @@ def test_a_compose_file_edited_to_garbage_keeps_the_last_good_one(
     compose.write_text(COMPOSE.replace("kind=i2c, sensor=bme280", "kind=i2c, bus=1"))
     assert daemon.wait_event("compose-reloaded")
     assert settled(docker_client) == [ENV, GPS]
+    daemon.proc.send_signal(signal.SIGHUP)  # reload on demand, through the simulator
+    assert daemon.wait_event("compose-reloaded", count=2)
     daemon.stop()
     broken = next(e for e in daemon.events() if e["event"] == "compose-broken")
     assert (
