@@ -58,8 +58,10 @@ class SimBench:
     def i2c_slot(self) -> I2CSlot | None:
         for bus in self.board.i2c:
             taken = {address for address, _ in bus.chips}
+            # a model already on the bus would satisfy the scenario's service before the add
+            present = {model for _, model in bus.chips}
             for address, model in ADDABLE:
-                if address not in taken and model in MODELS:
+                if address not in taken and model not in present and model in MODELS:
                     return I2CSlot(bus.bus, address, model)
         return None
 

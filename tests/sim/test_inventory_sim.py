@@ -8,10 +8,26 @@ import time
 import pytest
 from conftest import sim
 
+from agent.sim.board import load_board
 from agent.sim.control import request
 from agent.usb import udev_safe
 
 UNITS = ["ftdi", "cp2102", "ch340", "arduino", "bt-dongle"]
+BOARDS = ["rpi4b", "x86-gateway", "rpi-zero2w", "beaglebone-black", "jetson-nano"]
+
+
+def first_usb_serial_unit(board: str) -> tuple[str, str, str]:
+    """(unit, tty name, by-id link) of the board's first USB serial adapter absent at boot."""
+    b = load_board(board)
+    for unit in b.units:
+        devices = b.unit_devices(unit)
+        if devices[0].plugged:
+            continue
+        for d in devices:
+            by_id = [link for link in d.links if link.startswith("serial/by-id/")]
+            if d.subsystem == "tty" and d.node and by_id:
+                return unit, d.node, by_id[0]
+    raise AssertionError(f"{board} has no hot-pluggable USB serial adapter")
 
 
 def scan_all(kernel_only: bool) -> dict[str, dict]:
@@ -59,28 +75,40 @@ def test_by_id_sanitising_matches_udev() -> None:
     assert udev_safe("Arduino (www.arduino.cc)") == "Arduino__www.arduino.cc_"
 
 
-@pytest.mark.parametrize("board", ["x86-gateway", "rpi4b"])
-def test_watch_prints_a_plugged_ftdi_within_100_ms_and_its_removal(running_sim, board) -> None:
+def test_the_watch_test_keeps_the_same_ftdi_on_the_gateway_and_the_pis() -> None:
+    for board in ("x86-gateway", "rpi4b", "rpi-zero2w"):
+        assert first_usb_serial_unit(board) == (
+            "ftdi",
+            "ttyUSB0",
+            "serial/by-id/usb-FTDI_FT232R_USB_UART_A50285BI-if00-port0",
+        )
+
+
+@pytest.mark.parametrize("board", BOARDS)
+def test_watch_prints_a_plugged_usb_serial_adapter_within_100_ms_and_its_removal(
+    running_sim, board
+) -> None:
+    unit, tty, by_id = first_usb_serial_unit(board)
     s = running_sim("import os; os.execvp('hwprov', ['hwprov', 'watch'])", board=board)
     assert s.proc.stderr is not None
     assert s.proc.stderr.readline().strip() == "# watching"
     started = time.perf_counter()
-    request(s.control, "plug", id="ftdi")  # straight to the control socket: no process start
+    request(s.control, "plug", id=unit)  # straight to the control socket: no process start
     line = s.line()
     elapsed_ms = (time.perf_counter() - started) * 1000
-    assert line.startswith("+ serial ttyUSB0 /dev/ttyUSB0")
-    assert "by_id=/dev/serial/by-id/usb-FTDI_FT232R_USB_UART_A50285BI-if00-port0" in line
+    assert line.startswith(f"+ serial {tty} /dev/{tty}")
+    assert f"by_id=/dev/{by_id}" in line
     # the plug command's own process start is inside this figure; the event path is far faster
     assert elapsed_ms < 100 or (s.ctl("status").returncode == 0 and elapsed_ms < 1000)
-    assert s.ctl("unplug", "ftdi").returncode == 0
-    assert s.line().startswith("- serial ttyUSB0 /dev/ttyUSB0")
+    assert s.ctl("unplug", unit).returncode == 0
+    assert s.line().startswith(f"- serial {tty} /dev/{tty}")
 
 
 CORPUS = __import__("pathlib").Path(__file__).resolve().parents[3] / "shared" / "compose-corpus"
 
 
 @pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/compose-corpus is not here")
-@pytest.mark.parametrize("board", ["rpi4b", "x86-gateway"])
+@pytest.mark.parametrize("board", BOARDS)
 def test_plan_on_corpus_files_under_each_board(board: str) -> None:
     files = [
         "balena-labs-projects__balena-node-red__docker-compose.yml",
@@ -94,14 +122,16 @@ def test_plan_on_corpus_files_under_each_board(board: str) -> None:
     red, bt, pihole = ({s["service"]: s for s in p["services"]} for p in plans)
     node_red = red["node-red"]
     assert node_red["privileged"] is False
+    # node-red declares /dev/mem, /dev/gpiomem and /dev/i2c-1: what the board has is mapped,
+    # the rest is unmet (the gateway has neither GPIO nor I2C; only the Pis have gpiomem)
+    declared = {"/dev/gpiomem", "/dev/i2c-1", "/dev/mem"}
+    present = {f"/dev/{d.node}" for d in load_board(board).boot_devices() if d.node}
+    assert [d["host"] for d in node_red["devices"]] == sorted(declared & present)
+    assert {u["what"] for u in node_red["unmet"]} == declared - present
+    assert [c["value"] for c in node_red["capabilities"]] == ["SYS_RAWIO"]
     if board == "rpi4b":
-        assert [d["host"] for d in node_red["devices"]] == [
-            "/dev/gpiomem",
-            "/dev/i2c-1",
-            "/dev/mem",
-        ]
-        assert [c["value"] for c in node_red["capabilities"]] == ["SYS_RAWIO"]
-    else:  # no GPIO or I2C on the gateway: the declared nodes are unmet, not mapped
+        assert not node_red["unmet"]
+    if board == "x86-gateway":
         assert {u["what"] for u in node_red["unmet"]} == {"/dev/gpiomem", "/dev/i2c-1"}
     assert [(m["source"], m["target"]) for m in bt["bluetooth"]["mounts"]] == [
         ("/run/dbus", "/host/run/dbus")
@@ -159,7 +189,7 @@ print(json.dumps(out))
 
 
 @pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/compose-corpus is not here")
-@pytest.mark.parametrize("board", ["rpi4b", "x86-gateway"])
+@pytest.mark.parametrize("board", BOARDS)
 def test_whole_corpus_is_planned_on_each_board_never_privileged(board: str) -> None:
     out = sim("python3", "-c", WHOLE_CORPUS, str(CORPUS / "corpus"), board=board)
     assert out.returncode == 0, out.stderr[-2000:]
