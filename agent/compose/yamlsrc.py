@@ -78,18 +78,49 @@ def _pos(node: Node) -> Pos:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
+_MERGE = "tag:yaml.org,2002:merge"
+
+
 class _Loader(yaml.SafeLoader):
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
         self.checked: set[int] = set()
 
     def flatten_mapping(self, node: MappingNode) -> None:
+        """Inline `<<` merges as the YAML merge spec says: explicit keys win, then the merged
+        mappings in the order listed. Done here, not by PyYAML, whose order changed in 6.0.4
+        (it deduplicates by string identity, so a later mapping's key could win)."""
         # Check each mapping once, before its merges are inlined: after, merged keys and the
         # explicit keys overriding them sit side by side and would look like duplicates.
         if id(node) not in self.checked:
             self.checked.add(id(node))
             _check_duplicates(node)
-        super().flatten_mapping(node)
+        explicit: list[tuple[Node, Node]] = []
+        sources: list[MappingNode] = []
+        for key_node, value_node in node.value:
+            if key_node.tag != _MERGE:
+                explicit.append((key_node, value_node))
+            elif isinstance(value_node, MappingNode):
+                sources.append(value_node)
+            elif isinstance(value_node, SequenceNode) and all(
+                isinstance(n, MappingNode) for n in value_node.value
+            ):
+                sources += value_node.value
+            else:
+                raise ConstructorError(
+                    None, None, "`<<` merges a mapping or a list of mappings", value_node.start_mark
+                )
+        taken = {k.value for k, _ in explicit if isinstance(k, ScalarNode)}
+        merged: list[tuple[Node, Node]] = []
+        for source in sources:
+            self.flatten_mapping(source)
+            for key_node, value_node in source.value:
+                if isinstance(key_node, ScalarNode):
+                    if key_node.value in taken:
+                        continue
+                    taken.add(key_node.value)
+                merged.append((key_node, value_node))
+        node.value = merged + explicit
 
     def fetch_flow_collection_start(self, TokenClass: Any) -> None:
         if self.flow_level >= MAX_FLOW_DEPTH:

@@ -76,6 +76,21 @@ def test_merges_and_extension_fields() -> None:
     assert p.warnings == p.notes == ()  # overriding a merged key is no duplicate
 
 
+def test_merge_order_follows_the_yaml_spec_not_the_pyyaml_version() -> None:
+    # The first mapping listed wins, at every depth (PyYAML 6.0.4 changed its own order).
+    text = (
+        "x-a: &a {image: first, restart: always}\n"
+        "x-b: &b {<<: *a, image: second, user: b}\n"
+        "x-c: &c {image: third, user: c, working_dir: /c}\n"
+        "services:\n  s: {<<: [*b, *c]}\n  t: {<<: [*c, *b], user: own}\n"
+    )
+    s, t = load_project_text(text, "c.yml").services
+    assert (s.image, s.restart, s.raw["user"], s.raw["working_dir"]) == (
+        "second", "always", "b", "/c"
+    )
+    assert (t.image, t.restart, t.raw["user"]) == ("third", "always", "own")
+
+
 def test_devices_short_and_long_syntax_with_their_lines() -> None:
     p = one(
         "devices:\n"
