@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import docker
 import pytest
@@ -11,7 +13,7 @@ from conftest import free_major, wait_for
 
 from agent.engine import COMPOSE_PROJECT, COMPOSE_SERVICE, Engine
 from agent.plan import Plan, PlannedDevice, ServicePlan, Setting
-from agent.reconciler import NEW_SUFFIX, OLD_SUFFIX, RUNNING, Reconciler
+from agent.reconciler import Reconciler
 
 LOOP = ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
 
@@ -87,37 +89,64 @@ def test_a_replacement_that_cannot_start_is_rolled_back(
     assert [(c.name, c.id, c.status) for c in now] == [("rc-gps-1", service.id, "running")]
 
 
-@pytest.mark.parametrize("crash_after", ["create", "stop", "rename-old", "rename-new"])
+class Killed(BaseException):
+    """hwprov killed between two engine calls: like SIGKILL, no rollback runs."""
+
+
+class KilledAfter(Engine):
+    """The real engine, until the first call of `step` has gone through."""
+
+    def __init__(self, base_url: str, step: str) -> None:
+        super().__init__(base_url)
+        self.step = step
+
+    def _then(self, step: str) -> None:
+        if step == self.step:
+            raise Killed(step)
+
+    def rename(self, container: str, name: str) -> None:
+        super().rename(container, name)
+        self._then("rename")
+
+    def create(self, body: Mapping[str, Any], name: str) -> str:
+        new_id = super().create(body, name)
+        self._then("create")
+        return new_id
+
+    def stop(self, container: str, timeout: int | None = None) -> None:
+        super().stop(container, timeout)
+        self._then("stop")
+
+    def start(self, container: str) -> None:
+        super().start(container)
+        self._then("start")
+
+
+@pytest.mark.parametrize("crash_after", ["rename", "create", "stop", "start"])
 def test_a_swap_killed_at_any_step_is_recovered(
     engine, docker_client: docker.DockerClient, service, node: Path, crash_after: str
 ) -> None:
-    """Replay the recreate's steps up to a point, as if hwprov was killed there."""
-    api = docker_client.api
-    attrs = api.inspect_container(service.id)
-    from agent.containerspec import clone_payload, wanted
-
-    body, _ = clone_payload(attrs, wanted(plan_for(node).services[0]))
-    steps = ["create", "stop", "rename-old", "rename-new"]
-    new_id = None
-    for step in steps[: steps.index(crash_after) + 1]:
-        if step == "create":
-            new_id = api.create_container_from_config(body, name="rc-gps-1" + NEW_SUFFIX + RUNNING)[
-                "Id"
-            ]
-        elif step == "stop":
-            api.stop(service.id, timeout=5)
-        elif step == "rename-old":
-            api.rename(service.id, "rc-gps-1" + OLD_SUFFIX + RUNNING)
-        else:
-            api.rename(new_id, "rc-gps-1")
+    """The reconciler's own recreate, killed after each of its engine calls in turn."""
+    with pytest.raises(Killed):
+        Reconciler(KilledAfter(engine.base_url, crash_after), project="rc").reconcile(
+            plan_for(node)
+        )
     reconciler = Reconciler(Engine(engine.base_url), project="rc", settle_s=0.2)
     outcomes = reconciler.recover()
     assert [o.action for o in outcomes] == ["recovered"]
     containers = docker_client.containers.list(all=True)
-    # exactly one container, named as before, running: the original (nothing was lost)
+    # exactly one container, named as before, running: never two copies, nothing lost
     assert [(c.name, c.status) for c in containers] == [("rc-gps-1", "running")]
-    assert containers[0].id == service.id
+    if crash_after == "start":  # the replacement ran: the swap is finished, not undone
+        assert containers[0].id != service.id
+        assert containers[0].attrs["HostConfig"]["Devices"][0]["PathOnHost"] == str(node)
+    else:
+        assert containers[0].id == service.id
     assert docker_client.volumes.get("rc-data")  # named volumes are never removed
+    # and the next pass converges from there
+    [outcome] = reconciler.reconcile(plan_for(node))
+    assert outcome.action in ("recreated", "unchanged"), outcome
+    assert [c.name for c in docker_client.containers.list(all=True)] == ["rc-gps-1"]
 
 
 @pytest.mark.parametrize(
