@@ -63,7 +63,8 @@ HANDOVER_FILES = ("handover-complete", "resin-kill-me")
 class Outcome:
     service: str
     container: str | None
-    action: str  # unchanged, recreated, would-recreate, rolled-back, failed, missing, skipped
+    # unchanged, recreated, would-recreate, rolled-back, restarted, failed, missing, skipped, ...
+    action: str
     detail: str = ""
     differences: tuple[str, ...] = ()
 
@@ -92,6 +93,9 @@ class Reconciler:
     _live: dict[tuple[str, int], dict[str, tuple[int, int, str]]] = field(default_factory=dict)
     # ids of containers hwprov started: their start events are its own doing
     started: set[str] = field(default_factory=set)
+    # names of containers that ran until a recreate stopped them and a rollback could not
+    # start them again (their own device had gone too): they run again at the next pass
+    interrupted: set[str] = field(default_factory=set)
 
     # -- finding containers -------------------------------------------------------------
 
@@ -155,7 +159,9 @@ class Reconciler:
                 outcomes.append(self.grant_live(plan, attrs, dry_run))
                 continue
             diff = tuple(differences(attrs, spec))
-            if not diff:
+            if not diff and _name(attrs) in self.interrupted and not dry_run:
+                outcomes.append(self._resume(plan.service, attrs, spec))
+            elif not diff:
                 outcomes.append(Outcome(plan.service, _name(attrs), "unchanged"))
             elif dry_run:
                 outcomes.append(Outcome(plan.service, _name(attrs), "would-recreate", "", diff))
@@ -229,7 +235,9 @@ class Reconciler:
         name, old_id = _name(attrs), str(attrs["Id"])
         was_running = bool((attrs.get("State") or {}).get("Running"))
         # Held containers were running until hwprov stopped them: they run again when released.
-        start_new = (was_running or held_for(attrs) is not None) and not spec.held
+        start_new = (
+            was_running or name in self.interrupted or held_for(attrs) is not None
+        ) and not spec.held
         strategy = (attrs["Config"].get("Labels") or {}).get(STRATEGY_LABEL, "download-then-kill")
         stop_first = strategy in STOP_FIRST
         body, extra_networks = clone_payload(attrs, spec)
@@ -262,6 +270,7 @@ class Reconciler:
             self._roll_back(name, old_id, new_id, was_running and stopped, renamed)
             return Outcome(service, name, "rolled-back", str(err), diff)
         self._remove_quietly(old_id)
+        self.interrupted.discard(name)
         log.info("recreated %s (%s): %s", name, strategy, "; ".join(diff))
         if spec.held:
             return Outcome(service, name, "held", f"stopped until back: {spec.held}", diff)
@@ -349,7 +358,29 @@ class Reconciler:
             self.engine.rename(old_id, name)
         if restart_old:
             self.started.add(old_id)
-            self.engine.start(old_id)
+            try:
+                self.engine.start(old_id)
+            except EngineError as err:
+                # In a storm the original's device can go too: it stays stopped, marked to
+                # run again at the next pass, instead of the service silently staying down.
+                log.warning("%s could not start again: %s", name, err)
+                self.started.discard(old_id)
+                self.interrupted.add(name)
+
+    def _resume(self, service: str, attrs: Mapping[str, Any], spec: HardwareSpec) -> Outcome:
+        """Start an interrupted original whose hardware is back as it was."""
+        name, cid = _name(attrs), str(attrs["Id"])
+        if spec.held or (attrs.get("State") or {}).get("Running"):
+            self.interrupted.discard(name)
+            return Outcome(service, name, "unchanged")
+        self.started.add(cid)
+        try:
+            self.engine.start(cid)
+        except EngineError as err:
+            self.started.discard(cid)
+            return Outcome(service, name, "failed", f"could not start it again: {err}")
+        self.interrupted.discard(name)
+        return Outcome(service, name, "restarted", "stopped by a rolled-back recreate")
 
     def _remove_quietly(self, container: str, force: bool = False) -> None:
         try:

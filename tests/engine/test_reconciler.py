@@ -89,6 +89,30 @@ def test_a_replacement_that_cannot_start_is_rolled_back(
     assert [(c.name, c.id, c.status) for c in now] == [("rc-gps-1", service.id, "running")]
 
 
+@pytest.mark.parametrize("comes_back", ["the same node", "a new node"])
+def test_an_original_whose_own_device_went_too_runs_again_when_hardware_is_back(
+    engine, docker_client: docker.DockerClient, service, node: Path, tmp_path: Path,
+    comes_back: str,
+) -> None:  # fmt: skip
+    """A storm: the original's device is unplugged while a recreate for another one fails."""
+    reconciler = Reconciler(Engine(engine.base_url), project="rc", settle_s=0.2)
+    assert reconciler.reconcile(plan_for(node))[0].action == "recreated"
+    numbers = os.stat(node).st_rdev
+    node.unlink()
+    [outcome] = reconciler.reconcile(plan_for(tmp_path / "gone"))
+    assert outcome.action == "rolled-back"
+    [c] = docker_client.containers.list(all=True)
+    assert (c.name, c.status) == ("rc-gps-1", "exited")  # nothing lost, and it cannot run
+    back = node if comes_back == "the same node" else tmp_path / "ttyUSB1"
+    os.mknod(back, 0o20660, numbers)
+    [outcome] = reconciler.reconcile(plan_for(back))
+    assert outcome.action == ("restarted" if back == node else "recreated"), outcome
+    [c] = docker_client.containers.list(all=True)
+    assert (c.name, c.status) == ("rc-gps-1", "running")
+    assert c.attrs["HostConfig"]["Devices"][0]["PathOnHost"] == str(back)
+    assert reconciler.reconcile(plan_for(back))[0].action == "unchanged"
+
+
 class Killed(BaseException):
     """hwprov killed between two engine calls: like SIGKILL, no rollback runs."""
 
