@@ -168,10 +168,11 @@ def run(lab: Lab, sizes: Sizes) -> list[Figure]:
         want, numbers = _expected(daemon, layout, sizes.storm_services)
         right_since, last_said = _converge(lab, daemon, want, sizes.storm_quiet_s)
         exactly = right_since is not None and _numbers_inside(lab.api, want, numbers)
+        final = _actual(lab.api)
         decisions = daemon.events(mark)
         cpu_s = _cpu_s(daemon.hwprov_pid()) - cpu_before
     return [_figure(sizes, ops, sent_s, t_start, t_end, right_since, last_said, exactly,
-                    decisions, want, late, cpu_s)]  # fmt: skip
+                    decisions, want, final, late, cpu_s)]  # fmt: skip
 
 
 def _cpu_s(pid: int) -> float:
@@ -190,6 +191,7 @@ def _figure(
     exactly: bool,
     decisions: list[dict[str, Any]],
     want: Devices,
+    final: Devices | None,
     late: int,
     cpu_s: float,
 ) -> Figure:
@@ -227,4 +229,7 @@ def _figure(
         "settle time (500 ms per recreate) is part of the time to the final state"
     )
     fig.raw = {"ops": ops, "decisions": decisions, "failures": failures}
+    if not exactly:  # what differs, for the one reading the JSON
+        fig.raw["want"] = {k: sorted(v) for k, v in want.items()}
+        fig.raw["at the end"] = {k: sorted(v) for k, v in (final or {}).items()}
     return fig
