@@ -134,6 +134,9 @@ def _jetson_nano(hw: dict[str, dict]) -> None:
     ths1 = hw["ttyTHS1"]
     assert ths1["kind"] == "serial" and (ths1["major"], ths1["minor"]) == (238, 1)
     assert ths1["id"] == "serial:/devices/70006040.serial/tty/ttyTHS1"
+    buses = sorted(n for n, h in hw.items() if h["kind"] == "i2c")
+    assert buses == ["i2c-0", "i2c-1", "i2c-4", "i2c-6", "i2c-7", "i2c-8"]
+    assert hw["i2c-8"]["details"]["adapter"] == "i2c-6-mux (chan_id 1)"
 
 
 SIGNATURES: dict[str, Callable[[dict[str, dict]], None]] = {
