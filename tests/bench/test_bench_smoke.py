@@ -52,7 +52,8 @@ def test_every_figure_runs_on_tiny_sizes(tmp_path: Path) -> None:
     for number, fig in figures.items():
         assert fig["error"] is None, (number, fig["error"])
         assert fig["rows"], f"figure {number} has no rows"
-        assert all(r["value"] is not None for r in fig["ratios"]), fig["ratios"]
+        # every ratio with a target is measured (a tiny storm may need no recreate at all)
+        assert all(r["value"] is not None for r in fig["ratios"] if r["target"]), fig["ratios"]
         assert f"figure {number}:" in output
     # Sample counts follow the smoke sizes: 3 plugs per mode, 1 compose recreate, 3 live plugs.
     counts = {r["label"]: r["n"] for r in figures[1]["rows"]}

@@ -127,6 +127,15 @@ def test_compose_project_follows_the_ftdi_adapter_across_unplug_and_re_enumerati
 
         # compose itself sees nothing to do: its config hash is carried over, so `up -d`
         # keeps hwprov's containers (and their devices) as they are.
+        # Once the swaps are done: originals are removed after the settle time, and compose run
+        # inside that window sees both copies of a service (docs/labels.md).
+        project = {"label": f"com.docker.compose.project={PROJECT}"}
+        assert wait_for(
+            lambda: (
+                sorted(c.name for c in docker_client.containers.list(all=True, filters=project))
+                == sorted([LOGGER, MODEM])
+            )
+        )
         ids = {n: docker_client.api.inspect_container(n)["Id"] for n in (LOGGER, MODEM)}
         again = compose(engine, file, "up", "-d")
         assert again.returncode == 0, again.stderr
