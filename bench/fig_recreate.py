@@ -173,14 +173,18 @@ def _figure1(s: dict[str, list[float]], sizes: Sizes) -> Figure:
         fig.rows.append(latency_row(f"bare SDK remove ({mode})", s[f"bare_remove_{mode}"]))
     for mode in MODES:
         bare = rows[f"bare_{mode}"]
-        for key, how in (("hw", "from uevent"), ("req", "from request")):
-            hw = rows[f"{key}_{mode}"]
-            fig.ratios.append(
-                Ratio(f"p50 hwprov/bare, {how} ({mode})", hw["p50_ms"] / bare["p50_ms"], "<=", 1.15)
-            )
-            fig.ratios.append(
-                Ratio(f"p99 hwprov/bare, {how} ({mode})", hw["p99_ms"] / bare["p99_ms"], "<=", 1.5)
-            )
+        # The targets are from the uevent (issue 7); from the request adds the simulator's work.
+        hw, req = rows[f"hw_{mode}"], rows[f"req_{mode}"]
+        fig.ratios += [
+            Ratio(
+                f"p50 hwprov/bare, from uevent ({mode})", hw["p50_ms"] / bare["p50_ms"], "<=", 1.15
+            ),
+            Ratio(
+                f"p99 hwprov/bare, from uevent ({mode})", hw["p99_ms"] / bare["p99_ms"], "<=", 1.5
+            ),
+            Ratio(f"p50 hwprov/bare, from request ({mode})", req["p50_ms"] / bare["p50_ms"]),
+            Ratio(f"p99 hwprov/bare, from request ({mode})", req["p99_ms"] / bare["p99_ms"]),
+        ]
     fig.notes.append(
         "from the plug request includes the simulator building the adapter's sysfs devices "
         "before it sends the tty's uevent (see figure 5's breakdown)"
@@ -204,9 +208,8 @@ def _figure2(s: dict[str, list[float]], cli_ms: list[float]) -> Figure:
                   ">=", 3)
         )  # fmt: skip
         fig.ratios.append(
-            Ratio(f"p50 compose/hwprov, from request ({mode})", compose["p50_ms"] / req["p50_ms"],
-                  ">=", 3)
-        )  # fmt: skip
+            Ratio(f"p50 compose/hwprov, from request ({mode})", compose["p50_ms"] / req["p50_ms"])
+        )
         bare = latency_row(f"bare SDK recreate ({mode})", s[f"bare_{mode}"])
         # Any tool that recreates pays the engine's stop, create and start: this is the most
         # a recreate can gain on compose here.
