@@ -19,6 +19,7 @@ from typing import Any
 import docker
 
 from agent.lab.images import BUSYBOX_TAG, HOSTPYTHON_TAG, HOSTPYTHON_VOLUMES
+from agent.lab.supervised import LABELS, NAME
 from bench import compose_cli
 from bench.fig_recreate import BareRecreate, ms
 from bench.figure import Figure, Ratio, latency_row
@@ -30,14 +31,6 @@ from bench.startwatch import StartWatch
 from bench.uevent_log import UeventLog
 
 BOARD = "x86-gateway"
-NAME = "gps_1234_5678_0123456789abcdef"  # <service>_<imageId>_<releaseId>_<commit>
-LABELS = {
-    "io.balena.supervised": "true",
-    "io.balena.service-name": "gps",
-    "io.balena.app-id": "1",
-    "io.balena.service-id": "2",
-    "io.balena.app-uuid": "abc",
-}
 MATCH = "kind=serial, vendor=0403, model=6001, path=/dev/gps"
 PROBER = """
 import errno, os, sys, time

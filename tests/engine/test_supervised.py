@@ -12,17 +12,9 @@ from conftest import free_major, wait_for
 from agent import livegrant
 from agent.engine import Engine
 from agent.lab.images import HOSTPYTHON_VOLUMES
+from agent.lab.supervised import LABELS, NAME
 from agent.plan import Plan, PlannedDevice, ServicePlan
 from agent.reconciler import Reconciler
-
-NAME = "gps_1234_5678_0123456789abcdef"  # <service>_<imageId>_<releaseId>_<commit>
-LABELS = {
-    "io.balena.supervised": "true",
-    "io.balena.service-name": "gps",
-    "io.balena.app-id": "1",
-    "io.balena.service-id": "2",
-    "io.balena.app-uuid": "abc",
-}
 
 
 def opens(c, path: str) -> str:
