@@ -54,14 +54,10 @@ class Engine:
     def ping(self) -> None:
         _call(f"ping {self.base_url}", self.api.ping)
 
-    def containers(self, labels: Mapping[str, str | None]) -> list[dict[str, Any]]:
-        """Sparse summaries of all containers (running or not) carrying these labels (all
-        containers when `labels` is empty)."""
-        filters = [k if v is None else f"{k}={v}" for k, v in labels.items()]
-        return _call(
-            "list containers",
-            lambda: self.api.containers(all=True, filters={"label": filters} if filters else None),
-        )
+    def containers(self) -> list[dict[str, Any]]:
+        """Sparse summaries of all containers, running or not (the reconciler matches labels
+        itself: the engine cannot OR label filters)."""
+        return _call("list containers", lambda: self.api.containers(all=True))
 
     def inspect(self, container: str) -> dict[str, Any]:
         return _call(f"inspect {container}", lambda: self.api.inspect_container(container))

@@ -112,7 +112,7 @@ class Reconciler:
         if self.project:
             compose[COMPOSE_PROJECT] = self.project
         if summaries is None:
-            summaries = self.engine.containers({})
+            summaries = self.engine.containers()
         ids = [
             str(c["Id"])
             for c in summaries
@@ -131,10 +131,10 @@ class Reconciler:
         by_name = {s.service: s for s in plan.services}
         names = [n for n in (order or ()) if n in by_name]
         names += sorted(set(by_name) - set(names))
-        summaries = self.engine.containers({})
+        summaries = self.engine.containers()
         outcomes = [] if dry_run else self.recover(summaries)
         if outcomes:  # recovery renamed, removed or started some: list what is there now
-            summaries = self.engine.containers({})
+            summaries = self.engine.containers()
         for name in names:
             outcomes.extend(self.reconcile_service(by_name[name], dry_run, summaries))
         return outcomes
@@ -394,7 +394,7 @@ class Reconciler:
         """Finish or undo swaps that a killed hwprov left half-done. Never loses a container."""
         labels: dict[str, str | None] = {COMPOSE_PROJECT: self.project} if self.project else {}
         if summaries is None:
-            summaries = self.engine.containers({})
+            summaries = self.engine.containers()
         everyone = [c for c in summaries if _labelled(c, labels or {COMPOSE_SERVICE: None})]
         by_name = {str(c["Names"][0]).lstrip("/"): c for c in everyone if c.get("Names")}
         swaps: dict[str, dict[str, Any]] = {}
