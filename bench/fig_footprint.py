@@ -15,10 +15,10 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from agent.lab.simdaemon import SimDaemon
 from bench import compose_cli
 from bench.figure import Figure, Ratio
 from bench.lab import Lab
-from bench.simdaemon import SimDaemon
 from bench.sizes import Sizes
 
 BOARD = "x86-gateway"

@@ -19,12 +19,12 @@ from typing import Any
 import docker
 
 from agent.lab.images import BUSYBOX_TAG, HOSTPYTHON_TAG, HOSTPYTHON_VOLUMES
+from agent.lab.simdaemon import SimDaemon
 from agent.lab.supervised import LABELS, NAME
 from bench import compose_cli
 from bench.fig_recreate import BareRecreate, ms
 from bench.figure import Figure, Ratio, latency_row
 from bench.lab import Lab
-from bench.simdaemon import SimDaemon
 from bench.sizes import Sizes
 from bench.stamps import Stamps, lines_of
 from bench.startwatch import StartWatch
@@ -100,7 +100,7 @@ def run(lab: Lab, sizes: Sizes) -> list[Figure]:
             SimDaemon(lab.url, folder, file, BOARD, profile=lab.profile("livegrant"))
         )
         daemon.wait("started")
-        with daemon.uevent_log("tty") as uevents:
+        with UeventLog.of(daemon, "tty") as uevents:
             for _ in range(sizes.live_plugs):
                 plugs.append(_cycle(daemon, uevents, states, "plug", "ENXIO"))
                 unplugs.append(_cycle(daemon, uevents, states, "unplug", "ENOENT"))

@@ -22,10 +22,10 @@ from pathlib import Path
 import docker
 
 from agent.containerspec import HardwareSpec, clone_payload
+from agent.lab.simdaemon import SimDaemon
 from bench import compose_cli
 from bench.figure import Figure, Ratio, latency_row
 from bench.lab import Lab
-from bench.simdaemon import SimDaemon
 from bench.sizes import Sizes
 from bench.startwatch import StartWatch
 from bench.uevent_log import UeventLog
@@ -138,7 +138,7 @@ def run(lab: Lab, sizes: Sizes) -> list[Figure]:
                       "--settle-ms", str(sizes.settle_ms), profile=lab.profile("recreate"))
         )  # fmt: skip
         daemon.wait("started")
-        uevents = stack.enter_context(daemon.uevent_log("tty"))
+        uevents = stack.enter_context(UeventLog.of(daemon, "tty"))
         compose = ComposeRecreate(lab.url, files[COMPOSE], watch, node)
         for mode in MODES:
             bare = BareRecreate(lab.api, watch, f"{BARE}-{mode}-1", node)

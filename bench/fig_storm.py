@@ -25,10 +25,10 @@ from typing import Any
 
 import docker
 
+from agent.lab.simdaemon import SimDaemon
 from bench import boards, compose_cli
 from bench.figure import Figure, Ratio
 from bench.lab import Lab
-from bench.simdaemon import SimDaemon
 from bench.sizes import Sizes
 
 PROJECT = "bstorm"

@@ -10,9 +10,13 @@ import os
 import subprocess
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from bench.lab import REPO
 from bench.stamps import Stamps
+
+if TYPE_CHECKING:
+    from agent.lab.simdaemon import SimDaemon
 
 
 class UeventLog:
@@ -30,6 +34,12 @@ class UeventLog:
             self.close()
             raise RuntimeError("the uevent listener did not start")
         self.stamps = Stamps(self.proc.stdout, "bench-uevents")
+
+    @classmethod
+    def of(cls, daemon: SimDaemon, *subsystems: str) -> UeventLog:
+        """A listener on the board of a running `hwprov sim run`, started now."""
+        status = daemon.sim("status")
+        return cls(int(status["pid"]), status["env"]["UMOCKDEV_DIR"], *subsystems)
 
     def wait(self, action: str, path_part: str, after_ns: int, timeout: float = 30.0) -> int:
         def match(text: str) -> bool:

@@ -146,7 +146,7 @@ def test_the_engine_going_away_mid_run_is_retried_and_converges(tmp_path: Path) 
         compose.write_text(COMPOSE)
         up(client, compose)
         client.close()
-        daemon = SimDaemon(engine, tmp_path, compose, "rpi4b", "-p", PROJECT)
+        daemon = SimDaemon(engine.base_url, tmp_path, compose, "rpi4b", "-p", PROJECT)
         try:
             assert daemon.wait_event("started")
             engine.stop(keep_containers=True)  # as a reboot: containers stop with it

@@ -101,7 +101,7 @@ def test_run_grants_a_hot_plugged_adapter_live_and_again_after_a_restart(
         daemon.sim("plug", id="ftdi")
         # The node is there with the adapter's numbers, and the cgroup lets it open: ENXIO
         # (no driver on this machine), not EPERM.
-        assert wait_for(lambda: opens(c, "/dev/gps") == "ENXIO"), daemon.log.read_text()
+        assert wait_for(lambda: opens(c, "/dev/gps") == "ENXIO"), daemon.tail()
         inside = c.exec_run(["stat", "-L", "-c", "%t:%T", "/dev/gps"]).output.decode().strip()
         major, _, minor = inside.partition(":")
         assert f"{int(major, 16)}:{int(minor, 16)}" == daemon.host_dev("/dev/ttyUSB0")

@@ -1,7 +1,8 @@
-"""`hwprov run` on a simulated board against the lab's engine, as a user would run it.
+"""`hwprov run` on a simulated board against a lab's engine, as a user would run it: what the
+engine tests and the benchmarks drive.
 
-Its JSON decision lines (stderr) are read by a thread as they come, so a benchmark waits on
-the exact decision instead of polling a log file.
+Its JSON decision lines (stderr) are read by a thread as they come, so a caller waits on the
+exact decision instead of polling a log file.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from typing import Any
 
 from agent.errors import HwprovError
 from agent.sim.control import request
-from bench.uevent_log import UeventLog
 
 FAILURES = ("rolled-back", "failed")
 
@@ -104,10 +104,15 @@ class SimDaemon:
     def sim(self, op: str, **args: Any) -> dict[str, Any]:
         return request(self.control, op, **args)
 
-    def uevent_log(self, *subsystems: str) -> UeventLog:
-        """A listener on the board's uevents, started now (see bench/uevent_log.py)."""
-        status = self.sim("status")
-        return UeventLog(int(status["pid"]), status["env"]["UMOCKDEV_DIR"], *subsystems)
+    def host_dev(self, node: str) -> str:
+        """major:minor of the real stand-in the engine maps for a simulated /dev node."""
+        folder = Path(self.sim("status")["nodes"])
+        return str(json.loads((folder / "nodes.json").read_text())[node]["host_dev"])
+
+    def tail(self, lines: int = 15) -> str:
+        """The last lines hwprov (or the simulator) printed that were not decisions."""
+        with self._cond:
+            return "\n".join(self.other[-lines:])
 
     @contextmanager
     def session(self) -> Iterator[ControlSession]:
