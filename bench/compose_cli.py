@@ -1,4 +1,4 @@
-"""The compose v2 CLI (agent/lab/composecli.py), called with DOCKER_HOST set, and the
+"""The compose v2 CLI (lab/composecli.py), called with DOCKER_HOST set, and the
 compose files the benchmarks give it."""
 
 from __future__ import annotations
@@ -8,10 +8,10 @@ import subprocess
 from pathlib import Path
 
 import yaml
+from hwprov.errors import HwprovError
+from hwprov.sandbox.images import BUSYBOX_TAG
 
-from agent.errors import HwprovError
-from agent.lab.composecli import compose_binary
-from agent.lab.images import BUSYBOX_TAG
+from lab.composecli import compose_binary
 
 # Exits on SIGTERM at once (under tini), so a stop costs ~40 ms: a `while sleep 1` loop would
 # run its trap only when the current sleep ends, adding 0-1 s of noise to every stop.

@@ -15,11 +15,11 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from agent.lab.simdaemon import SimDaemon
 from bench import compose_cli
 from bench.figure import Figure, Ratio
 from bench.lab import Lab
 from bench.sizes import Sizes
+from lab.simdaemon import SimDaemon
 
 BOARD = "x86-gateway"
 PROJECT = "bidle"

@@ -17,10 +17,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import docker
+from hwprov.sandbox.images import BUSYBOX_TAG, HOSTPYTHON_TAG, HOSTPYTHON_VOLUMES
 
-from agent.lab.images import BUSYBOX_TAG, HOSTPYTHON_TAG, HOSTPYTHON_VOLUMES
-from agent.lab.simdaemon import SimDaemon
-from agent.lab.supervised import LABELS, NAME
 from bench import compose_cli
 from bench.fig_recreate import BareRecreate, ms
 from bench.figure import Figure, Ratio, latency_row
@@ -29,6 +27,8 @@ from bench.sizes import Sizes
 from bench.stamps import Stamps, lines_of
 from bench.startwatch import StartWatch
 from bench.uevent_log import UeventLog
+from lab.simdaemon import SimDaemon
+from lab.supervised import LABELS, NAME
 
 BOARD = "x86-gateway"
 MATCH = "kind=serial, vendor=0403, model=6001, path=/dev/gps"

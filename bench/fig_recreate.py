@@ -20,15 +20,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import docker
+from hwprov.containers.spec import HardwareSpec, clone_payload
 
-from agent.containerspec import HardwareSpec, clone_payload
-from agent.lab.simdaemon import SimDaemon
 from bench import compose_cli
 from bench.figure import Figure, Ratio, latency_row
 from bench.lab import Lab
 from bench.sizes import Sizes
 from bench.startwatch import StartWatch
 from bench.uevent_log import UeventLog
+from lab.simdaemon import SimDaemon
 
 BOARD = "x86-gateway"
 MODES = ("host", "bridge")  # the service names, after their network mode

@@ -9,7 +9,7 @@ with the numbers those adapters have now. It counts as final when it has held fo
 period with hwprov saying nothing more.
 
 The simulator runs in a network namespace of its own with net.unix.max_dgram_qlen raised
-(agent/sim/runner.py), so umockdev never aborts the sender when hwprov reads more slowly
+(agent/hwprov/sim/runner.py), so umockdev never aborts the sender when hwprov reads more slowly
 than the storm comes. hwprov runs with its default settle time here, since the time to the
 final state includes it.
 """
@@ -25,11 +25,11 @@ from typing import Any
 
 import docker
 
-from agent.lab.simdaemon import SimDaemon
 from bench import boards, compose_cli
 from bench.figure import Figure, Ratio
 from bench.lab import Lab
 from bench.sizes import Sizes
+from lab.simdaemon import SimDaemon
 
 PROJECT = "bstorm"
 SERIAL = "STORM"

@@ -18,10 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import docker
-
-from agent.lab.dockerd import PrivateEngine
-from agent.lab.images import ensure_busybox, ensure_hostpython
-from agent.sim.realnodes import host_char_majors
+from hwprov.sandbox.dockerd import PrivateEngine
+from hwprov.sandbox.images import ensure_busybox, ensure_hostpython
+from hwprov.sim.realnodes import host_char_majors
 
 REPO = Path(__file__).resolve().parent.parent  # `python -m bench.*` children run from here
 

@@ -9,8 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import docker
-
-from agent import __version__
+from hwprov import __version__
 
 
 def _cpu_model() -> str:

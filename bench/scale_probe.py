@@ -18,15 +18,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agent.compose.loader import load_project
-from agent.inventory import Inventory
-from agent.planning import build_plan
-from agent.pluginhost import PluginHost
-from agent.sim.board import load_board
-from agent.sim.realnodes import RealNodes
-from agent.sim.testbed import SimTestbed
-from agent.smbus_io import SMBusProbeIO
-from agent.udev_source import coldplug
+from hwprov.compose.loader import load_project
+from hwprov.hardware.inventory import Inventory
+from hwprov.hardware.smbus_io import SMBusProbeIO
+from hwprov.hardware.udev import coldplug
+from hwprov.planning.build import build_plan
+from hwprov.plugins.host import PluginHost
+from hwprov.sim.board import load_board
+from hwprov.sim.realnodes import RealNodes
+from hwprov.sim.testbed import SimTestbed
 
 
 class NoNodes(RealNodes):

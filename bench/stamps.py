@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 
-from agent.errors import HwprovError
+from hwprov.errors import HwprovError
 
 
 def lines_of(chunks: Iterable[bytes]) -> Iterator[str]:

@@ -12,8 +12,7 @@ from typing import Any
 
 import docker
 import requests.exceptions
-
-from agent.errors import HwprovError
+from hwprov.errors import HwprovError
 
 
 class StartWatch:

@@ -16,7 +16,7 @@ from bench.lab import REPO
 from bench.stamps import Stamps
 
 if TYPE_CHECKING:
-    from agent.lab.simdaemon import SimDaemon
+    from lab.simdaemon import SimDaemon
 
 
 class UeventLog:

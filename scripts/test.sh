@@ -6,5 +6,5 @@ cd "$here"
 bash scripts/bootstrap.sh
 # tests run `hwprov` inside simulated boards, as users do
 export PATH="$here/.venv/bin:$PATH"
-.venv/bin/ruff check agent plugins tests bench
+.venv/bin/ruff check agent plugins lab tests bench
 .venv/bin/python -m pytest "$@"

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import docker
 import pytest
-
-from agent.lab.dockerd import PrivateEngine
-from agent.lab.images import ensure_busybox, ensure_hostpython
+from hwprov.sandbox.dockerd import PrivateEngine
+from hwprov.sandbox.images import ensure_busybox, ensure_hostpython
 
 TESTS = Path(__file__).parent
 MARKERS = ("unit", "sim", "engine", "hil", "bench")  # each test folder is its own marker

@@ -11,16 +11,16 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hwprov.sandbox.dockerd import PrivateEngine
+from hwprov.sim.realnodes import host_char_majors
 
-from agent.lab import simdaemon
-from agent.lab.dockerd import PrivateEngine
-from agent.sim.realnodes import host_char_majors
+from lab import simdaemon
 
 if os.geteuid() != 0 or shutil.which("dockerd") is None:
     pytest.skip("needs root and Debian's docker.io (scripts/bootstrap.sh)", allow_module_level=True)
 
 
-HWPROV = [sys.executable, "-m", "agent"]
+HWPROV = [sys.executable, "-m", "hwprov"]
 
 
 def free_major(preferred: int) -> int:

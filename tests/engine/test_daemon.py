@@ -13,10 +13,9 @@ from pathlib import Path
 import docker
 import pytest
 from conftest import SimDaemon, wait_for
-
-from agent.demo import COMPOSE, PROJECT, up
-from agent.lab.dockerd import PrivateEngine
-from agent.lab.images import ensure_busybox
+from hwprov.sandbox.demo import COMPOSE, PROJECT, up
+from hwprov.sandbox.dockerd import PrivateEngine
+from hwprov.sandbox.images import ensure_busybox
 
 
 def devices(client: docker.DockerClient, name: str) -> list[str] | None:

@@ -12,7 +12,7 @@ import pytest
 @pytest.mark.skipif(shutil.which("umockdev-wrapper") is None, reason="needs umockdev")
 def test_demo_runs_to_the_end() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "agent", "demo"], capture_output=True, text=True, timeout=240
+        [sys.executable, "-m", "hwprov", "demo"], capture_output=True, text=True, timeout=240
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     lines = out.stdout.splitlines()

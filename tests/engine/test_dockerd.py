@@ -11,9 +11,8 @@ from pathlib import Path
 import docker
 import pytest
 from conftest import free_major
-
-from agent.lab.dockerd import PrivateEngine, alive
-from agent.lab.images import HOSTPYTHON_VOLUMES
+from hwprov.sandbox.dockerd import PrivateEngine, alive
+from hwprov.sandbox.images import HOSTPYTHON_VOLUMES
 
 KEEP_RUNNING = ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
 

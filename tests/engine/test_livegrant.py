@@ -7,9 +7,8 @@ from pathlib import Path
 import docker
 import pytest
 from conftest import free_major
-
-from agent import livegrant
-from agent.lab.images import HOSTPYTHON_VOLUMES
+from hwprov.containers import livegrant
+from hwprov.sandbox.images import HOSTPYTHON_VOLUMES
 
 
 @pytest.fixture

@@ -10,10 +10,9 @@ from typing import Any
 import docker
 import pytest
 from conftest import free_major, wait_for
-
-from agent.engine import COMPOSE_PROJECT, COMPOSE_SERVICE, Engine
-from agent.plan import Plan, PlannedDevice, ServicePlan, Setting
-from agent.reconciler import Reconciler
+from hwprov.containers.engine import COMPOSE_PROJECT, COMPOSE_SERVICE, Engine
+from hwprov.containers.reconciler import Reconciler
+from hwprov.planning.plan import Plan, PlannedDevice, ServicePlan, Setting
 
 LOOP = ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
 

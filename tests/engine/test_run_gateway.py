@@ -10,10 +10,10 @@ from pathlib import Path
 import docker
 import pytest
 from conftest import wait_for
+from hwprov.sandbox.dockerd import PrivateEngine
+from hwprov.sandbox.images import BUSYBOX_TAG
 
-from agent.lab.composecli import compose_binary
-from agent.lab.dockerd import PrivateEngine
-from agent.lab.images import BUSYBOX_TAG
+from lab.composecli import compose_binary
 
 COMPOSE_BIN = compose_binary()
 if COMPOSE_BIN is None:

@@ -8,13 +8,13 @@ from pathlib import Path
 import docker
 import pytest
 from conftest import free_major, wait_for
+from hwprov.containers import livegrant
+from hwprov.containers.engine import Engine
+from hwprov.containers.reconciler import Reconciler
+from hwprov.planning.plan import Plan, PlannedDevice, ServicePlan
+from hwprov.sandbox.images import HOSTPYTHON_VOLUMES
 
-from agent import livegrant
-from agent.engine import Engine
-from agent.lab.images import HOSTPYTHON_VOLUMES
-from agent.lab.supervised import LABELS, NAME
-from agent.plan import Plan, PlannedDevice, ServicePlan
-from agent.reconciler import Reconciler
+from lab.supervised import LABELS, NAME
 
 
 def opens(c, path: str) -> str:

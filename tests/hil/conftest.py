@@ -16,12 +16,12 @@ from typing import Any
 import docker
 import pytest
 from hilkit import Agent, compose, compose_text
+from hwprov.sandbox.images import ensure_busybox
+from hwprov.sim.paths import fixtures_dir
 
-from agent.lab.bench import Bench
-from agent.lab.images import ensure_busybox
-from agent.lab.realbench import RealBench, parse_config
-from agent.lab.simbench import SimBench
-from agent.paths import fixtures_dir
+from lab.bench import Bench
+from lab.realbench import RealBench, parse_config
+from lab.simbench import SimBench
 
 RESULTS = Path(__file__).resolve().parents[2] / ".test-results"
 SUMMARY: list[dict[str, Any]] = []

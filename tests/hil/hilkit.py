@@ -13,8 +13,8 @@ from typing import Any
 
 import docker
 
-from agent.lab.bench import Bench
-from agent.lab.composecli import compose_binary
+from lab.bench import Bench
+from lab.composecli import compose_binary
 
 PROJECT = "hil"
 # `sleep & wait`: the shell runs its TERM trap at once, not when the current sleep ends.

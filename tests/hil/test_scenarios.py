@@ -11,7 +11,7 @@ import pytest
 from conftest import Hil
 from hilkit import SERVICE_OF_KIND, Agent, compose, leftovers, name, view, wait_for
 
-from agent.lab.bench import Unit
+from lab.bench import Unit
 
 SERIAL = name("serial")
 

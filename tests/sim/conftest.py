@@ -15,7 +15,7 @@ import pytest
 if shutil.which("umockdev-wrapper") is None:
     pytest.skip("needs umockdev (scripts/bootstrap.sh)", allow_module_level=True)
 
-HWPROV = [sys.executable, "-m", "agent"]
+HWPROV = [sys.executable, "-m", "hwprov"]
 
 
 def sim(

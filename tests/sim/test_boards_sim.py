@@ -13,12 +13,11 @@ from collections.abc import Callable
 
 import pytest
 from conftest import sim
-
-from agent.paths import fixtures_dir
-from agent.sim.board import Board, BoardDevice, load_board
+from hwprov.sim.board import Board, BoardDevice, load_board
+from hwprov.sim.paths import fixtures_dir
 
 BOARDS = sorted(p.stem for p in fixtures_dir().glob("*.yaml"))
-# The sensor models in agent/sim/sensors.py, as the i2c plugin's signatures name them.
+# The sensor models in agent/hwprov/sim/sensors.py, as the i2c plugin's signatures name them.
 PROBED_AS = {"sht31": "sht3x"}
 # (subsystem, named gpiochipN) of the nodes the gpio plugin offers: chips, gpiomem, /dev/mem
 GPIO = {("gpio", True), ("bcm2835-gpiomem", False), ("mem", False)}

@@ -8,10 +8,9 @@ from typing import Any
 
 import jsonschema
 from conftest import sim
+from hwprov.export.cdi import problems
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
-
-from agent.cdi import problems
 
 SCHEMA_DIR = Path(__file__).resolve().parents[1] / "data" / "cdi"
 

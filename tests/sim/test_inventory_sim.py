@@ -7,10 +7,9 @@ import time
 
 import pytest
 from conftest import sim
-
-from agent.sim.board import load_board
-from agent.sim.control import request
-from agent.usb import udev_safe
+from hwprov.plugins.usb import udev_safe
+from hwprov.sim.board import load_board
+from hwprov.sim.control import request
 
 UNITS = ["ftdi", "cp2102", "ch340", "arduino", "bt-dongle"]
 BOARDS = ["rpi4b", "x86-gateway", "rpi-zero2w", "beaglebone-black", "jetson-nano"]
@@ -163,13 +162,13 @@ def test_odd_udev_data_on_a_board_is_skipped_not_fatal(tmp_path) -> None:
 WHOLE_CORPUS = """
 import json, sys
 from pathlib import Path
-from agent.compose.loader import load_project
-from agent.errors import ComposeError
-from agent.inventory import Inventory
-from agent.planning import build_plan
-from agent.pluginhost import PluginHost
-from agent.smbus_io import SMBusProbeIO
-from agent.udev_source import coldplug
+from hwprov.compose.loader import load_project
+from hwprov.errors import ComposeError
+from hwprov.hardware.inventory import Inventory
+from hwprov.planning.build import build_plan
+from hwprov.plugins.host import PluginHost
+from hwprov.hardware.smbus_io import SMBusProbeIO
+from hwprov.hardware.udev import coldplug
 
 host = PluginHost().load()
 chips = tuple(host.i2c_chips())

@@ -15,13 +15,13 @@ CORPUS = Path(__file__).resolve().parents[3] / "shared" / "compose-corpus" / "co
 MIGRATE_CORPUS = """
 import json, sys
 from pathlib import Path
-from agent.compose.loader import load_project, load_project_text
-from agent.errors import HwprovError
-from agent.inventory import Inventory
-from agent.migrate import migrate
-from agent.planning import build_plan
-from agent.pluginhost import PluginHost
-from agent.udev_source import coldplug
+from hwprov.compose.loader import load_project, load_project_text
+from hwprov.errors import HwprovError
+from hwprov.hardware.inventory import Inventory
+from hwprov.export.migrate import migrate
+from hwprov.planning.build import build_plan
+from hwprov.plugins.host import PluginHost
+from hwprov.hardware.udev import coldplug
 
 host = PluginHost().load()
 inventory = Inventory(host, None)

@@ -8,8 +8,7 @@ import stat
 from pathlib import Path
 
 from conftest import sim
-
-from agent.i2cprobe import crc8_sensirion
+from hwprov.plugins.i2cprobe import crc8_sensirion
 
 I2C = """
 import errno, smbus2

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import pytest
-
-from agent.errors import BoardError
-from agent.paths import fixtures_dir
-from agent.sim.board import enumerate_unit, load_board, parse_board
-from agent.sim.realnodes import host_char_majors, remap_majors
-from agent.sim.sensors import MODELS, SHT3x, WordRegisterChip
+from hwprov.errors import BoardError
+from hwprov.sim.board import enumerate_unit, load_board, parse_board
+from hwprov.sim.paths import fixtures_dir
+from hwprov.sim.realnodes import host_char_majors, remap_majors
+from hwprov.sim.sensors import MODELS, SHT3x, WordRegisterChip
 
 HEAD = "board: b\nname: B\nprovenance: p\n"
 DEVICE = "devices:\n  - path: /devices/x\n    subsystem: tty\n"

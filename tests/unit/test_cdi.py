@@ -12,15 +12,14 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
+from hwprov.commands.cdi import output_format, render, write_specs
+from hwprov.commands.main import build_parser
+from hwprov.export.cdi import build_specs, device_name, minimum_version, problems, sanitise
+from hwprov.plugins.host import PluginHost
+from hwprov.records import Hardware, Kind, ProbedDevice, Props
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 from udevdata import ftdi_tty, gpio_node, hci, i2c_bus
-
-from agent.cdi import build_specs, device_name, minimum_version, problems, sanitise
-from agent.cli import build_parser
-from agent.commands.cdi import output_format, render, write_specs
-from agent.pluginhost import PluginHost
-from agent.records import Hardware, Kind, ProbedDevice, Props
 
 SCHEMA_DIR = Path(__file__).resolve().parents[1] / "data" / "cdi"
 

@@ -6,10 +6,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-
-from agent.compose import Project, load_project
-from agent.compose.interpolate import read_dotenv
-from agent.errors import ComposeError
+from hwprov.compose import Project, load_project
+from hwprov.compose.interpolate import read_dotenv
+from hwprov.errors import ComposeError
 
 REPO = Path(__file__).resolve().parents[2]
 CORPUS = REPO.parent / "shared" / "compose-corpus"

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
-from agent.compose import DeviceMapping, FrozenMap, Project, load_project_text
-from agent.errors import ComposeError
+from hwprov.compose import DeviceMapping, FrozenMap, Project, load_project_text
+from hwprov.errors import ComposeError
 
 
 def one(body: str, **kw: object) -> Project:
@@ -86,7 +85,10 @@ def test_merge_order_follows_the_yaml_spec_not_the_pyyaml_version() -> None:
     )
     s, t = load_project_text(text, "c.yml").services
     assert (s.image, s.restart, s.raw["user"], s.raw["working_dir"]) == (
-        "second", "always", "b", "/c"
+        "second",
+        "always",
+        "b",
+        "/c",
     )
     assert (t.image, t.restart, t.raw["user"]) == ("third", "always", "own")
 

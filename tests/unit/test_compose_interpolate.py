@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from agent.compose.interpolate import (
+from hwprov.compose.interpolate import (
     DotenvError,
     InterpolationError,
     interpolate,

@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from agent.compose import FrozenMap, Project, load_project, load_project_text
-from agent.errors import ComposeError
+from hwprov.compose import FrozenMap, Project, load_project, load_project_text
+from hwprov.errors import ComposeError
 
 
 def one(body: str, **kw: object) -> Project:

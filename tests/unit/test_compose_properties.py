@@ -7,12 +7,11 @@ import json
 from typing import Any
 
 import yaml
+from hwprov.compose import Project, load_project_text
+from hwprov.compose.interpolate import InterpolationError, interpolate
+from hwprov.errors import ComposeError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from agent.compose import Project, load_project_text
-from agent.compose.interpolate import InterpolationError, interpolate
-from agent.errors import ComposeError
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 FIELDS = [

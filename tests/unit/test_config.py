@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from agent.config import Config, ConfigError, from_file, resolve
+from hwprov.daemon.config import Config, ConfigError, from_file, resolve
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "config.example.yaml"
 

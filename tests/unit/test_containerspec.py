@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import copy
 
-from agent.containerspec import clone_payload, differences, wanted
-from agent.plan import PlannedDevice, PlannedMount, ServicePlan, Setting
+from hwprov.containers.spec import clone_payload, differences, wanted
+from hwprov.planning.plan import PlannedDevice, PlannedMount, ServicePlan, Setting
 
 OLD_ID = "0123456789abcdef0123456789abcdef"
 INSPECT = {

@@ -8,7 +8,7 @@ import json
 import re
 from pathlib import Path
 
-from agent.compose.loader import load_project
+from hwprov.compose.loader import load_project
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 

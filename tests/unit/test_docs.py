@@ -7,8 +7,8 @@ import inspect
 import re
 from pathlib import Path
 
-from agent import hookspecs
-from agent.cli import build_parser
+from hwprov.commands.main import build_parser
+from hwprov.plugins import hookspecs
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import errno
 import time
 
-from agent.i2cprobe import crc8_sensirion, identify, scan, swap16
-from agent.pluginhost import PluginHost
+from hwprov.plugins.host import PluginHost
+from hwprov.plugins.i2cprobe import crc8_sensirion, identify, scan, swap16
 
 
 class FakeBus:

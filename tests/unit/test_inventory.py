@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 
+from hwprov.hardware.inventory import Inventory
+from hwprov.hardware.udev import UdevEvent
+from hwprov.plugins.host import PluginHost
+from hwprov.records import Action
 from udevdata import console_tty, ftdi_tty, i2c_bus
-
-from agent.inventory import Inventory
-from agent.pluginhost import PluginHost
-from agent.records import Action
-from agent.udev_source import UdevEvent
 
 
 def inventory() -> Inventory:

@@ -3,11 +3,11 @@ named in a note, and the result loads with nothing privileged."""
 
 from __future__ import annotations
 
-from agent.compose.loader import load_project_text
-from agent.migrate import match_filter, migrate
-from agent.planner import make_plan
-from agent.records import DeviceNode, Grant, Hardware, Props
-from agent.requirements import requirements_of
+from hwprov.compose.loader import load_project_text
+from hwprov.export.migrate import match_filter, migrate
+from hwprov.planning.planner import make_plan
+from hwprov.planning.requirements import requirements_of
+from hwprov.records import DeviceNode, Grant, Hardware, Props
 
 I2C = Hardware("i2c:/devices/i2c-1", "i2c", "i2c-1", "i2c", "/sys/devices/i2c-1",
                node="/dev/i2c-1", major=89, minor=1, details=Props({"bus": "1"}))  # fmt: skip

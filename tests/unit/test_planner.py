@@ -5,16 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hwprov.hardware.nodeview import NodeInfo
+from hwprov.planning.matchlabels import LabelSyntaxError, parse_match
+from hwprov.planning.planner import plan_service
+from hwprov.planning.requirements import DeclaredNode, Requirements
+from hwprov.plugins.host import PluginHost
+from hwprov.records import Hardware, ProbedDevice, UdevDevice
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from udevdata import console_tty, ftdi_tty, gpio_node, hci, i2c_bus
-
-from agent.matchlabels import LabelSyntaxError, parse_match
-from agent.nodeview import NodeInfo
-from agent.planner import plan_service
-from agent.pluginhost import PluginHost
-from agent.records import Hardware, ProbedDevice, UdevDevice
-from agent.requirements import DeclaredNode, Requirements
 
 HOST = PluginHost().load(eps=[])
 MEM = UdevDevice(
@@ -254,8 +253,8 @@ CORPUS = Path(__file__).resolve().parents[3] / "shared" / "compose-corpus" / "co
 
 
 def corpus_plan(name: str):
-    from agent.compose.loader import load_project
-    from agent.requirements import requirements_of
+    from hwprov.compose.loader import load_project
+    from hwprov.planning.requirements import requirements_of
 
     project = load_project(CORPUS / name, env={})
     return {
@@ -280,9 +279,9 @@ def test_corpus_acceptance_on_a_pi() -> None:
 
 @pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/compose-corpus is not here")
 def test_whole_corpus_plans_without_privileged() -> None:
-    from agent.compose.loader import load_project
-    from agent.errors import ComposeError
-    from agent.requirements import requirements_of
+    from hwprov.compose.loader import load_project
+    from hwprov.errors import ComposeError
+    from hwprov.planning.requirements import requirements_of
 
     planned = 0
     for path in sorted(CORPUS.iterdir()):

@@ -5,11 +5,10 @@ from __future__ import annotations
 import importlib.metadata
 import types
 
+from hwprov.plugins import hookimpl
+from hwprov.plugins.host import PluginHost
+from hwprov.records import Hardware, Kind, UdevDevice
 from udevdata import i2c_bus
-
-from agent import hookimpl
-from agent.pluginhost import PluginHost
-from agent.records import Hardware, Kind, UdevDevice
 
 SPIDEV = UdevDevice(
     sys_path="/sys/devices/platform/soc/fe204000.spi/spi_master/spi0/spi0.0/spidev/spidev0.0",

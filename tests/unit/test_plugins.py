@@ -5,10 +5,9 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from hwprov.plugins.host import PluginHost
+from hwprov.records import Kind, Props, UdevDevice
 from udevdata import console_tty, ftdi_tty, gpio_node, hci, i2c_bus, platform_uart
-
-from agent.pluginhost import PluginHost
-from agent.records import Kind, Props, UdevDevice
 
 
 @pytest.fixture

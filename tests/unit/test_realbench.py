@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from hwprov.errors import HwprovError
 
-from agent.errors import HwprovError
-from agent.lab.bench import I2CSlot
-from agent.lab.realbench import BenchConfigError, Power, RealBench, attach, parse_config
+from lab.bench import I2CSlot
+from lab.realbench import BenchConfigError, Power, RealBench, attach, parse_config
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "hil" / "benches" / "rpi4-lab.yaml"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agent.records import Ancestor, Props, UdevDevice
+from hwprov.records import Ancestor, Props, UdevDevice
 
 FTDI_USB = "/sys/devices/pci0000:00/0000:00:14.0/usb1/1-2"
 

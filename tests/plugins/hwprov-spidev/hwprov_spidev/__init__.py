@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from agent import hookimpl
-from agent.grants import node_grant
-from agent.records import Grant, Hardware, UdevDevice
+from hwprov.plugins import hookimpl
+from hwprov.plugins.grants import node_grant
+from hwprov.records import Grant, Hardware, UdevDevice
 
 NAME = "spidev"
 

@@ -1,0 +1,5 @@
+import sys
+
+from hwprov.commands.main import main
+
+sys.exit(main())

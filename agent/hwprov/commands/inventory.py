@@ -1,0 +1,142 @@
+"""`hwprov scan` and `hwprov watch`: the inventory, once or as it changes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterable
+from typing import TextIO
+
+from hwprov.hardware.inventory import Inventory
+from hwprov.hardware.smbus_io import SMBusProbeIO
+from hwprov.hardware.udev import UdevMonitor, coldplug
+from hwprov.plugins.host import PluginHost
+from hwprov.records import Hardware, HardwareEvent
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    scan = sub.add_parser(
+        "scan",
+        help="list attached hardware as the plugins classify it",
+        description="Enumerate udev (coldplug), classify every device through the plugins, "
+        "probe I2C buses for sensors, and print the inventory.",
+        epilog="example: hwprov scan --json | jq '.hardware[] | select(.kind==\"i2c\")'",
+    )
+    _common(scan)
+    scan.set_defaults(func=run_scan)
+    watch = sub.add_parser(
+        "watch",
+        help="stream hardware being added and removed",
+        description="Print one line per hardware change (+ added, - removed, ~ changed) "
+        "as udev reports it, until interrupted.",
+        epilog="example: hwprov watch --json --initial",
+    )
+    _common(watch)
+    watch.add_argument(
+        "--initial", action="store_true", help="first print what is already attached"
+    )
+    watch.add_argument("--source", choices=("udev", "kernel"), help="udev netlink source")
+    watch.set_defaults(func=run_watch)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    add_plugin_options(parser)
+
+
+def add_plugin_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--disable", action="append", default=[], metavar="PLUGIN", help="skip a plugin"
+    )
+    parser.add_argument("--no-probe", action="store_true", help="do not probe I2C buses")
+
+
+def _inventory(args: argparse.Namespace) -> tuple[PluginHost, Inventory]:
+    host = PluginHost(disabled=args.disable).load()
+    chips = tuple(host.i2c_chips())
+    probe = None if args.no_probe else (lambda: SMBusProbeIO(chips))
+    return host, Inventory(host, probe)
+
+
+def _summary(hw: Hardware) -> str:
+    parts = [f"{k}={v}" for k, v in hw.details.items() if k not in ("by_path",)]
+    parts += [f"{p.address}:{p.model or p.state}" for p in hw.probed]
+    if hw.explicit_only:
+        parts.append("explicit-only")
+    return " ".join(parts)
+
+
+def print_table(hardware: Iterable[Hardware], out: TextIO) -> None:
+    rows = [("KIND", "NAME", "NODE", "DETAILS")]
+    rows += [(h.kind, h.name, h.node or "-", _summary(h)) for h in hardware]
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    for row in rows:
+        out.write("  ".join(c.ljust(w) for c, w in zip(row[:3], widths, strict=True)))
+        out.write(f"  {row[3]}\n")
+
+
+def coldplug_inventory(args: argparse.Namespace) -> tuple[PluginHost, Inventory]:
+    host, inventory = _inventory(args)
+    inventory.load(coldplug(host.subsystems(), host.sysfs_attributes()))
+    return host, inventory
+
+
+def run_scan(args: argparse.Namespace) -> int:
+    host, inventory = coldplug_inventory(args)
+    if args.json:
+        doc = {
+            "hardware": [h.to_json() for h in inventory.hardware()],
+            "problems": [
+                {"plugin": p.plugin, "where": p.where, "error": p.error} for p in host.problems
+            ],
+        }
+        json.dump(doc, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print_table(inventory.hardware(), sys.stdout)
+        for p in host.problems:
+            print(f"warning: plugin {p.plugin} failed in {p.where}: {p.error}", file=sys.stderr)
+    return 0
+
+
+def _emit(change: HardwareEvent, as_json: bool) -> None:
+    hw = change.hardware
+    if as_json:
+        line = json.dumps(
+            {"time": time.time(), "action": str(change.action), "hardware": hw.to_json()}
+        )
+    else:
+        mark = {"add": "+", "remove": "-", "change": "~"}.get(change.action, "?")
+        line = f"{mark} {hw.kind} {hw.name} {hw.node or '-'} {_summary(hw)}".rstrip()
+    print(line, flush=True)
+
+
+def run_watch(args: argparse.Namespace) -> int:
+    host, inventory = _inventory(args)
+    monitor = UdevMonitor(host.subsystems(), host.sysfs_attributes(), source=args.source)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    # Listen before enumerating, so nothing plugged in between is missed.
+    monitor.start()
+    try:
+        initial = inventory.load(coldplug(host.subsystems(), host.sysfs_attributes()))
+        for device in (c.hardware for c in initial):
+            monitor.remember_path(device.sys_path, device.node)
+        if args.initial:
+            for change in initial:
+                _emit(change, args.json)
+        print("# watching", file=sys.stderr, flush=True)
+        while not stop.is_set():
+            for batch in monitor.batches(timeout=0.2):
+                for change in inventory.apply(batch):
+                    _emit(change, args.json)
+                if stop.is_set():
+                    break
+    finally:
+        monitor.stop()
+    return 0

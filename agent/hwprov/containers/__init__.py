@@ -1,0 +1,1 @@
+"""Containers: the engine edge, reconciling a plan into containers, live grants."""

@@ -1,0 +1,106 @@
+"""Container `start` events from the engine, for the daemon's wake queue.
+
+A restart gives a container a fresh /dev and device cgroup, so whatever hwprov granted live is
+gone; `docker compose up` may also recreate a container without the devices hwprov gave it.
+Both show up as a `start` event, which arrives within a millisecond of the engine's own
+timestamp (shared/notes/docker-engine.md §6), so the daemon follows events instead of polling.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import docker
+import docker.errors
+import requests.exceptions
+
+from hwprov.containers.engine import BALENA_SERVICE, COMPOSE_PROJECT, COMPOSE_SERVICE
+
+MAX_BACKOFF_S = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerStarted:
+    container: str  # full id
+    service: str
+
+
+def service_of(labels: Mapping[str, str], project: str | None) -> str | None:
+    """The compose service a container belongs to, if it is one of this project's."""
+    if COMPOSE_SERVICE in labels:
+        if project and labels.get(COMPOSE_PROJECT) != project:
+            return None
+        return labels[COMPOSE_SERVICE]
+    return labels.get(BALENA_SERVICE)
+
+
+class EngineWatch:
+    """Puts a ContainerStarted on `put` for each start of a container of the project.
+
+    Reconnects with backoff when the engine goes away; `on_reconnect` is called each time the
+    stream is opened again after a failure, so the daemon can converge at once.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        project: str | None,
+        put: Callable[[object], None],
+        on_reconnect: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.base_url = base_url
+        self.project = project
+        self.put = put
+        self.on_reconnect = on_reconnect
+        self._stop = threading.Event()
+        self._stream: Any = None
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="hwprov-engine-events", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._lock:
+            if self._stream is not None:
+                self._stream.close()  # unblocks the reader
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        backoff, failed = 0.5, False
+        while not self._stop.is_set():
+            api = None
+            try:
+                api = docker.APIClient(base_url=self.base_url, version="auto", timeout=None)
+                stream = api.events(decode=True, filters={"type": "container", "event": ["start"]})
+                with self._lock:
+                    if self._stop.is_set():
+                        stream.close()
+                        return
+                    self._stream = stream
+                if failed:
+                    self.on_reconnect()
+                backoff, failed = 0.5, False
+                for event in stream:
+                    self._handle(event)
+            except (docker.errors.DockerException, requests.exceptions.RequestException, OSError):
+                pass  # the engine is down or restarting: retried below
+            finally:
+                with self._lock:
+                    self._stream = None
+                if api is not None:
+                    api.close()
+            if self._stop.wait(backoff):
+                return
+            failed, backoff = True, min(backoff * 2, MAX_BACKOFF_S)
+
+    def _handle(self, event: Mapping[str, Any]) -> None:
+        actor = event.get("Actor") or {}
+        labels = actor.get("Attributes") or {}
+        service = service_of(labels, self.project)
+        if service is not None and actor.get("ID"):
+            self.put(ContainerStarted(str(actor["ID"]), service))

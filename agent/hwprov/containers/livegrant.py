@@ -1,0 +1,110 @@
+"""Grant a device to a running container without restarting it (cgroup v1, as on balenaOS).
+
+Two steps, both invisible to the engine and to the balena supervisor (which never reads
+DeviceCgroupRules or runtime cgroup state): allow `c M:m` in the container's devices cgroup,
+and create the node inside the container's mount namespace. Revocation is the reverse. A
+container restart loses both (fresh /dev tmpfs, fresh cgroup), so callers re-apply on the
+engine's `start` event.
+
+Both steps run in a forked child: setns(CLONE_NEWNS) needs a single-threaded caller, and the
+agent keeps its own namespace. The child also drops UMOCKDEV_DIR: under the board simulator an
+LD_PRELOAD library redirects /sys and /dev into a fake tree, but the devices cgroup and the
+container's /dev are real (on a device the variable is not set and this changes nothing).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import stat
+from pathlib import Path
+
+from hwprov.errors import HwprovError
+
+CLONE_NEWNS = 0x00020000
+CGROUP_ROOT = Path("/sys/fs/cgroup/devices")
+
+
+class LiveGrantError(HwprovError):
+    """The container cannot be granted a device while it runs."""
+
+
+def devices_cgroup(pid: int) -> Path:
+    """The container's devices cgroup, read from /proc/<pid>/cgroup rather than assumed
+    (cgroupfs puts it at docker/<id>, the systemd driver in a scope)."""
+    try:
+        lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+    except OSError as err:
+        raise LiveGrantError(f"container process {pid} is gone: {err}") from err
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if "devices" in controllers.split(","):
+            return CGROUP_ROOT / path.lstrip("/")
+    raise LiveGrantError("no devices cgroup (cgroup v2 needs an eBPF program: not supported yet)")
+
+
+def _in_child(
+    pid: int,
+    cgroup_file: str,
+    rule: str,
+    action: str,
+    path: str,
+    major: int = 0,
+    minor: int = 0,
+    mode: int = 0o660,
+    gid: int | None = None,
+) -> None:
+    """Write `rule` to the container's devices cgroup, then do one node operation inside its
+    mount namespace."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    target = devices_cgroup(pid) / cgroup_file
+    ns = os.open(f"/proc/{pid}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the forked child
+        code = 0
+        try:
+            os.close(read_end)
+            os.unsetenv("UMOCKDEV_DIR")
+            try:
+                target.write_text(rule)
+            except OSError as err:
+                message = f"cannot write '{rule}' to {target}: {err.strerror}"
+                raise OSError(err.errno, message) from None
+            if libc.setns(ns, CLONE_NEWNS) != 0:
+                raise OSError(ctypes.get_errno(), "setns")
+            if action == "mknod":
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                if os.path.lexists(path):
+                    os.unlink(path)
+                os.mknod(path, stat.S_IFCHR | mode, os.makedev(major, minor))
+                os.chmod(path, mode)
+                if gid is not None:
+                    os.chown(path, 0, gid)
+            elif os.path.lexists(path):
+                os.unlink(path)
+        except OSError as err:
+            os.write(write_end, f"{err.strerror or err}".encode())
+            code = 1
+        os._exit(code)
+    os.close(write_end)
+    os.close(ns)
+    message = os.read(read_end, 4096).decode()
+    os.close(read_end)
+    _, status = os.waitpid(child, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise LiveGrantError(f"{action} {path} in container process {pid}: {message}")
+
+
+def grant(
+    pid: int, path: str, major: int, minor: int, permissions: str = "rw", gid: int | None = None
+) -> None:
+    """Allow the node, then create it: the app never sees a node it may not open."""
+    _in_child(pid, "devices.allow", f"c {major}:{minor} {permissions}", "mknod", path,
+              major, minor, gid=gid)  # fmt: skip
+
+
+def revoke(pid: int, path: str, major: int, minor: int) -> None:
+    """Deny first, then remove the node: an open in between fails instead of succeeding."""
+    _in_child(pid, "devices.deny", f"c {major}:{minor} rwm", "unlink", path)

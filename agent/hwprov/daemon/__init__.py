@@ -1,0 +1,1 @@
+"""`hwprov run`: the daemon that follows hardware, compose edits and container starts."""

@@ -1,0 +1,118 @@
+"""The agent's settings: defaults, then the config file, then environment, then the command line.
+
+The file is YAML (docs/config.md has the schema); a key hwprov does not know is an error
+naming the file and the key, so a typo never silently leaves a default in place.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hwprov.errors import HwprovError
+
+DEFAULT_FILE = Path("/etc/hwprov/config.yaml")
+UNPLUG_POLICIES = ("recreate", "stop")
+LOG_FORMATS = ("json", "text")
+
+
+class ConfigError(HwprovError):
+    def __init__(self, source: str, key: str, problem: str) -> None:
+        super().__init__(f"{source}: {key}: {problem}")
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    compose_file: Path = Path("docker-compose.yml")
+    project: str | None = None
+    engine: str | None = None  # None: $DOCKER_HOST, then the local socket
+    debounce_ms: float = 0.0
+    settle_ms: float = 500.0
+    on_unplug: str = "recreate"
+    disable: tuple[str, ...] = ()
+    log_format: str = "json"
+
+
+# Environment variable -> field, for the settings people set per device.
+ENVIRONMENT = {
+    "HWPROV_COMPOSE_FILE": "compose_file",
+    "HWPROV_PROJECT": "project",
+    "HWPROV_ENGINE": "engine",
+    "HWPROV_DEBOUNCE_MS": "debounce_ms",
+    "HWPROV_SETTLE_MS": "settle_ms",
+    "HWPROV_ON_UNPLUG": "on_unplug",
+    "HWPROV_DISABLE": "disable",
+    "HWPROV_LOG_FORMAT": "log_format",
+}
+FILE_KEYS = {f.name.replace("_", "-"): f.name for f in fields(Config)}
+
+
+def _value(name: str, raw: Any, source: str, key: str) -> Any:
+    if name == "compose_file":
+        return Path(str(raw))
+    if name in ("debounce_ms", "settle_ms"):
+        try:
+            value = float(raw)
+        except (TypeError, ValueError):
+            raise ConfigError(source, key, f"expected milliseconds, got {raw!r}") from None
+        if value < 0:
+            raise ConfigError(source, key, "must not be negative")
+        return value
+    if name == "disable":
+        items = raw.split(",") if isinstance(raw, str) else raw
+        if not isinstance(items, list | tuple):
+            raise ConfigError(source, key, "expected a list of plugin names")
+        return tuple(str(i).strip() for i in items if str(i).strip())
+    if name == "on_unplug" and raw not in UNPLUG_POLICIES:
+        raise ConfigError(source, key, f"expected one of {', '.join(UNPLUG_POLICIES)}")
+    if name == "log_format" and raw not in LOG_FORMATS:
+        raise ConfigError(source, key, f"expected one of {', '.join(LOG_FORMATS)}")
+    return None if raw is None else str(raw)
+
+
+def from_file(path: Path, base: Config = Config()) -> Config:
+    try:
+        doc = yaml.safe_load(path.read_text()) or {}
+    except OSError as err:
+        raise ConfigError(str(path), "file", f"cannot read it ({err.strerror})") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(str(path), "file", f"not valid YAML: {err}") from None
+    if not isinstance(doc, dict):
+        raise ConfigError(str(path), "top", "expected a mapping of settings")
+    changes = {}
+    for key, raw in doc.items():
+        name = FILE_KEYS.get(str(key))
+        if name is None:
+            raise ConfigError(
+                str(path), str(key), f"unknown setting (known: {', '.join(FILE_KEYS)})"
+            )
+        changes[name] = _value(name, raw, str(path), str(key))
+    return replace(base, **changes)
+
+
+def from_environment(env: Mapping[str, str], base: Config) -> Config:
+    changes = {
+        name: _value(name, env[var], "environment", var)
+        for var, name in ENVIRONMENT.items()
+        if env.get(var)
+    }
+    return replace(base, **changes)
+
+
+def resolve(
+    file: Path | None, cli: Mapping[str, Any], env: Mapping[str, str] | None = None
+) -> Config:
+    """Defaults < file (the one given, else /etc/hwprov/config.yaml if present) < env < CLI."""
+    config = Config()
+    if file is not None:
+        config = from_file(file, config)
+    elif DEFAULT_FILE.is_file():
+        config = from_file(DEFAULT_FILE, config)
+    config = from_environment(os.environ if env is None else env, config)
+    given = {k: v for k, v in cli.items() if v is not None and v != ()}
+    return replace(config, **{k: _value(k, v, "command line", k) for k, v in given.items()})

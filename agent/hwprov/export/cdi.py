@@ -1,0 +1,281 @@
+"""Container Device Interface (CDI) specs for the attached hardware: records in, plain dicts out.
+
+One spec per kind: a CDI spec has exactly one `kind` (vendor/class), and the class is what users
+type, `docker run --device hwprov.io/i2c=1`. The spec's JSON schema checks shapes only, so
+`problems()` carries the rules the runtimes' loader (tags.cncf.io/container-device-interface
+v0.6.0: pkg/parser, pkg/cdi) applies on top: names, known fields, the minimum version.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from hwprov.records import Hardware, Kind
+
+# hostPath and digit-first names ("1") need 0.5.0, annotations 0.6.0; 0.6.x is the newest that
+# Docker 25/26 and podman 4.x load (a spec newer than the loader knows is rejected whole).
+CDI_VERSION = "0.6.0"
+VENDOR = "hwprov.io"
+# Same as `hwprov plan` (plugins/grants.py node_of): the runtime creates the node itself, so the
+# container never needs mknod ('m').
+PERMISSIONS = "rw"
+# The bluetooth plugin's convention (balena's io.balena.features.dbus), so one image works
+# under `hwprov apply` and under CDI alike.
+DBUS_HOST = "/run/dbus"
+DBUS_CONTAINER = "/host/run/dbus"
+BLUETOOTH_ALSO_NEEDS = "--network host --cap-add NET_ADMIN --cap-add NET_RAW"
+BLUETOOTH_WHY = (
+    "CDI cannot express host network or capabilities: AF_BLUETOOTH sockets exist only in the "
+    "host network namespace, and the mgmt socket needs NET_ADMIN; pass these to docker run"
+)
+# Kinds whose nodes are character devices: their numbers go in the spec. For other kinds
+# (third-party plugins) the runtime reads type and numbers from the host node itself.
+CHAR_KINDS = frozenset({Kind.I2C, Kind.SERIAL, Kind.GPIO})
+
+_NOT_IN_NAME = re.compile(r"[^A-Za-z0-9_.:-]+")
+_NOT_IN_CLASS = re.compile(r"[^A-Za-z0-9_.-]+")
+_EDGES = re.compile(r"^[^A-Za-z0-9]+|[^A-Za-z0-9]+$")
+_INTERFACE = re.compile(r":if([0-9A-Fa-f]{2})$")
+
+
+def sanitise(text: str, *, fallback: str = "device") -> str:
+    """A CDI device name: other characters become '_'; it begins and ends alphanumeric."""
+    return _EDGES.sub("", _NOT_IN_NAME.sub("_", text)) or fallback
+
+
+def class_name(kind: str) -> str:
+    """The CDI class for a kind; classes (unlike device names) must begin with a letter."""
+    cleaned = _EDGES.sub("", _NOT_IN_CLASS.sub("_", kind))
+    return cleaned if cleaned[:1].isalpha() else f"kind-{cleaned or 'unknown'}"
+
+
+def qualified(spec: Mapping[str, Any], device: Mapping[str, Any]) -> str:
+    """What users type after --device: `hwprov.io/i2c=1`."""
+    return f"{spec['kind']}={device['name']}"
+
+
+def device_name(hw: Hardware) -> str:
+    """Short and stable: the bus number, the adapter's maker and serial, the kernel name."""
+    bus = hw.details.get("bus", "")
+    if hw.kind == Kind.I2C and bus.isdigit():
+        return bus
+    if hw.kind == Kind.SERIAL and "vendor_id" in hw.details:
+        return _usb_serial_name(hw)
+    # On-chip UARTs, gpiochips and hci adapters keep their kernel names across boots.
+    return sanitise(hw.name)
+
+
+def _usb_serial_name(hw: Hardware) -> str:
+    d = hw.details
+    maker = d.get("manufacturer", "").split()
+    label = maker[0].lower() if maker else d["vendor_id"]
+    # Without a serial number the identity is where it is plugged (as in Hardware.id).
+    where = d.get("serial") or f"usb{d.get('usb_port', '')}"
+    found = _INTERFACE.search(hw.id)
+    # Multi-port chips (FT4232: if00..if03) share one serial number.
+    suffix = f"-if{found.group(1)}" if found and found.group(1) != "00" else ""
+    return sanitise(f"{label}-{where}{suffix}")
+
+
+def _natural(name: str) -> list[Any]:
+    # re.split with a group alternates text and digits, so list comparison never mixes types.
+    return [int(p) if i % 2 else p for i, p in enumerate(re.split(r"(\d+)", name))]
+
+
+def _node(path: str, host: str, hw: Hardware) -> dict[str, Any]:
+    node: dict[str, Any] = {"path": path}
+    if host != path:
+        node["hostPath"] = host
+    if hw.kind in CHAR_KINDS and hw.major is not None and hw.minor is not None:
+        node |= {"type": "c", "major": hw.major, "minor": hw.minor}
+    node["permissions"] = PERMISSIONS
+    return node
+
+
+def _by_id(hw: Hardware) -> str | None:
+    # The plugin computes by_id from sysfs when there is no udev database (no links).
+    by_id = hw.details.get("by_id") or next(
+        (link for link in hw.links if link.startswith("/dev/serial/by-id/")), None
+    )
+    return by_id if by_id and by_id != hw.node else None
+
+
+def container_edits(hw: Hardware) -> dict[str, Any]:
+    """What the runtime adds to the container for this one device; empty if CDI cannot."""
+    if hw.kind == Kind.BLUETOOTH:
+        # hciN has no node: the container reaches bluetoothd over the host's system D-Bus.
+        return {
+            "env": [f"DBUS_SYSTEM_BUS_ADDRESS=unix:path={DBUS_CONTAINER}/system_bus_socket"],
+            "mounts": [
+                {
+                    "hostPath": DBUS_HOST,
+                    "containerPath": DBUS_CONTAINER,
+                    # a directory, not the socket file: bluetoothd/dbus restarts replace the socket
+                    "options": ["rbind", "nosuid", "nodev", "noexec"],
+                }
+            ],
+        }
+    if hw.node is None:
+        return {}
+    nodes = [_node(hw.node, hw.node, hw)]
+    if hw.kind == Kind.SERIAL and (by_id := _by_id(hw)):
+        # Same node again at its stable name, so configs that say by-id work unchanged.
+        nodes.append(_node(by_id, hw.node, hw))
+    return {"deviceNodes": nodes}
+
+
+def _annotations(hw: Hardware) -> dict[str, str]:
+    notes = {f"{VENDOR}/id": hw.id}
+    if hw.probed:
+        notes[f"{VENDOR}/probed"] = " ".join(f"{p.address}={p.model or p.state}" for p in hw.probed)
+    return notes
+
+
+def build_specs(hardware: Iterable[Hardware]) -> list[dict[str, Any]]:
+    """One CDI spec per kind, classes in order, devices in natural name order.
+
+    Left out: explicit-only hardware (/dev/mem: a spec file would make it a one-flag grant, and
+    it needs CAP_SYS_RAWIO, which CDI cannot give) and hardware with nothing CDI can carry.
+    """
+    by_class: dict[str, list[Hardware]] = defaultdict(list)
+    for hw in hardware:
+        if not hw.explicit_only and container_edits(hw):
+            by_class[class_name(hw.kind)].append(hw)
+    return [_spec(cls, by_class[cls]) for cls in sorted(by_class)]
+
+
+def _spec(cls: str, hardware: list[Hardware]) -> dict[str, Any]:
+    devices: list[dict[str, Any]] = []
+    taken: set[str] = set()
+    for hw in sorted(hardware, key=lambda h: h.id):  # by identity, so suffixes are stable
+        base = name = device_name(hw)
+        n = 1
+        while name in taken:
+            n += 1
+            name = f"{base}-{n}"
+        taken.add(name)
+        devices.append(
+            {"name": name, "annotations": _annotations(hw), "containerEdits": container_edits(hw)}
+        )
+    spec: dict[str, Any] = {"cdiVersion": CDI_VERSION, "kind": f"{VENDOR}/{cls}"}
+    if cls == Kind.BLUETOOTH:
+        spec["annotations"] = {
+            f"{VENDOR}/also-needs": BLUETOOTH_ALSO_NEEDS,
+            f"{VENDOR}/why": BLUETOOTH_WHY,
+        }
+    spec["devices"] = sorted(devices, key=lambda d: _natural(d["name"]))
+    return spec
+
+
+# -- what the CDI v0.6.0 loader checks beyond the JSON schema --------------------------------
+
+KNOWN_VERSIONS = ("0.1.0", "0.2.0", "0.3.0", "0.4.0", "0.5.0", "0.6.0")
+# The Go loader fails on unknown fields; the schema allows them (no additionalProperties).
+FIELDS = {
+    "spec": {"cdiVersion", "kind", "annotations", "devices", "containerEdits"},
+    "device": {"name", "annotations", "containerEdits"},
+    "edits": {"env", "deviceNodes", "hooks", "mounts"},
+    "node": {"path", "hostPath", "type", "major", "minor", "fileMode", "permissions", "uid", "gid"},
+    "mount": {"hostPath", "containerPath", "options", "type"},
+    "hook": {"hookName", "path", "args", "env", "timeout"},
+}
+_VENDOR_OR_CLASS = re.compile(r"[A-Za-z](?:[A-Za-z0-9_.-]*[A-Za-z0-9])?")
+_DEVICE_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_.:-]*[A-Za-z0-9])?")
+# Annotation keys are Kubernetes qualified names: [DNS subdomain/]name, checked lowercased.
+_DNS_SUBDOMAIN = re.compile(
+    r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*"
+)
+_QUALIFIED_NAME = re.compile(r"[a-z0-9](?:[-a-z0-9_.]*[a-z0-9])?")
+
+
+def _version(v: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in v.split("."))
+
+
+def minimum_version(spec: Mapping[str, Any]) -> str:
+    """The lowest cdiVersion whose loader accepts the fields this spec uses."""
+    devices = spec.get("devices") or []
+    edits = [d.get("containerEdits") or {} for d in devices] + [spec.get("containerEdits") or {}]
+    cls = str(spec.get("kind", "")).partition("/")[2]
+    if spec.get("annotations") or any(d.get("annotations") for d in devices) or "." in cls:
+        return "0.6.0"
+    digit_first = any(str(d.get("name", "a"))[:1].isdigit() for d in devices)
+    if digit_first or any(n.get("hostPath") for e in edits for n in e.get("deviceNodes") or []):
+        return "0.5.0"
+    if any(m.get("type") for e in edits for m in e.get("mounts") or []):
+        return "0.4.0"
+    return "0.3.0"
+
+
+def _annotation_problems(where: str, notes: Mapping[str, Any]) -> list[str]:
+    found = []
+    for key, value in notes.items():
+        prefix, _, name = key.lower().rpartition("/")
+        bad_prefix = "/" in key and (len(prefix) > 253 or not _DNS_SUBDOMAIN.fullmatch(prefix))
+        if bad_prefix or len(name) > 63 or not _QUALIFIED_NAME.fullmatch(name):
+            found.append(f"{where}: annotation key {key!r} is not a qualified name")
+        if not isinstance(value, str):
+            found.append(f"{where}: annotation {key!r} is not a string")
+    return found
+
+
+def _unknown(where: str, obj: Mapping[str, Any], level: str) -> list[str]:
+    return [
+        f"{where}: unknown field {k!r} (not in CDI {CDI_VERSION})"
+        for k in obj
+        if k not in FIELDS[level]
+    ]
+
+
+def _edits_problems(where: str, edits: Mapping[str, Any]) -> list[str]:
+    found = _unknown(where, edits, "edits")
+    for node in edits.get("deviceNodes") or []:
+        found += _unknown(f"{where}: node {node.get('path')!r}", node, "node")
+        if not node.get("path"):
+            found.append(f"{where}: device node with an empty path")
+        if node.get("type", "") not in ("", "b", "c", "u", "p"):
+            found.append(f"{where}: node {node.get('path')!r}: invalid type {node['type']!r}")
+        if set(node.get("permissions", "")) - set("rwm"):
+            found.append(f"{where}: node {node.get('path')!r}: invalid permissions")
+    for mount in edits.get("mounts") or []:
+        found += _unknown(f"{where}: mount {mount.get('containerPath')!r}", mount, "mount")
+    for hook in edits.get("hooks") or []:
+        found += _unknown(f"{where}: hook {hook.get('hookName')!r}", hook, "hook")
+    return found
+
+
+def problems(spec: Mapping[str, Any]) -> list[str]:
+    """Why a CDI v0.6.0 runtime would refuse this spec; empty when it would load it."""
+    found = _unknown("spec", spec, "spec")
+    version = str(spec.get("cdiVersion", ""))
+    if version not in KNOWN_VERSIONS:
+        found.append(f"cdiVersion {version!r} is not one of {', '.join(KNOWN_VERSIONS)}")
+    elif _version(minimum_version(spec)) > _version(version):
+        found.append(f"the fields used need cdiVersion {minimum_version(spec)}, not {version}")
+    vendor, slash, cls = str(spec.get("kind", "")).partition("/")
+    if not (slash and _VENDOR_OR_CLASS.fullmatch(vendor) and _VENDOR_OR_CLASS.fullmatch(cls)):
+        found.append(f"kind {spec.get('kind')!r} is not vendor/class")
+    found += _annotation_problems("spec", spec.get("annotations") or {})
+    found += _edits_problems("spec", spec.get("containerEdits") or {})
+    devices = spec.get("devices") or []
+    if not devices:
+        found.append("a spec needs at least one device")
+    seen: set[str] = set()
+    for device in devices:
+        name = str(device.get("name", ""))
+        where = f"device {name!r}"
+        found += _unknown(where, device, "device")
+        if not _DEVICE_NAME.fullmatch(name):
+            found.append(f"{where}: not a CDI device name")
+        if name in seen:
+            found.append(f"{where}: name used twice")
+        seen.add(name)
+        found += _annotation_problems(where, device.get("annotations") or {})
+        edits = device.get("containerEdits") or {}
+        if not any(edits.values()):
+            found.append(f"{where}: no container edits")
+        found += _edits_problems(where, edits)
+    return found

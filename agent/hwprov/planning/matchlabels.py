@@ -1,0 +1,148 @@
+"""hwprov's own compose labels: ask for hot-pluggable hardware by what it is, not where it is.
+
+    labels:
+      io.hwprov.device.gps: "kind=serial, vendor=0403, model=6001, path=/dev/gps"
+      io.hwprov.device.env: "kind=i2c, sensor=bme280"
+      io.hwprov.device.bt:  "kind=bluetooth, optional"
+
+A `devices:` entry stops the engine from creating the container while the device is absent;
+a match label does not: hwprov maps whatever matches when it appears. Every key but `path`
+and `optional` is a filter; all filters must hold. Values of name, node, by-id and serial may
+be shell globs. `detail.<key>=value` matches any detail a plugin records (third-party kinds).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from hwprov.records import Hardware, Props
+
+PREFIX = "io.hwprov.device."
+ENABLE_LABEL = "io.hwprov.enable"
+ON_UNPLUG_LABEL = "io.hwprov.on-unplug"
+UNPLUG_POLICIES = ("recreate", "stop")
+
+
+def _glob(value: str, candidates: list[str]) -> bool:
+    return any(fnmatch.fnmatchcase(c, value) for c in candidates if c)
+
+
+def _address(value: str) -> int:
+    return int(value, 0)
+
+
+def _detail(key: str) -> Callable[[Hardware, str], bool]:
+    return lambda hw, v: hw.details.get(key, "").lower() == v.lower()
+
+
+def _by_id(hw: Hardware, value: str) -> bool:
+    names = [hw.details.get("by_id", ""), *hw.links]
+    short = [n.rsplit("/", 1)[-1] for n in names]
+    return _glob(value, names) or _glob(value, short)
+
+
+MATCHERS: dict[str, Callable[[Hardware, str], bool]] = {
+    "kind": lambda hw, v: hw.kind == v,
+    "name": lambda hw, v: _glob(v, [hw.name]),
+    "node": lambda hw, v: _glob(v, [hw.node or ""]),
+    "bus": _detail("bus"),
+    "vendor": _detail("vendor_id"),
+    "model": _detail("model_id"),
+    "serial": lambda hw, v: _glob(v, [hw.details.get("serial", "")]),
+    "by-id": _by_id,
+    "usb-port": _detail("usb_port"),
+    "role": _detail("role"),
+    "adapter": lambda hw, v: hw.kind == "bluetooth" and hw.name == v,
+    "sensor": lambda hw, v: any(p.model == v.lower() for p in hw.probed),
+    "address": lambda hw, v: any(int(p.address, 16) == _address(v) for p in hw.probed),
+}
+FLAGS = ("optional",)
+OPTIONS = ("path",)
+# Filters that name one device outright: only they may select explicit-only hardware (/dev/mem).
+NAMING_KEYS = frozenset({"name", "node", "by-id"})
+
+
+class LabelSyntaxError(ValueError):
+    """A match label that cannot be parsed; the message says which part and what was expected."""
+
+
+@dataclass(frozen=True, slots=True)
+class HardwareMatch:
+    slot: str
+    filters: Props
+    container_path: str | None
+    optional: bool
+
+    def matches(self, hw: Hardware) -> bool:
+        if hw.explicit_only and not NAMING_KEYS & set(self.filters):
+            return False
+        for key, value in self.filters.items():
+            check = MATCHERS.get(key)
+            ok = check(hw, value) if check else _detail(key.removeprefix("detail."))(hw, value)
+            if not ok:
+                return False
+        return True
+
+    def describe(self) -> str:
+        return ", ".join(f"{k}={v}" for k, v in self.filters.items())
+
+
+def parse_match(slot: str, value: object) -> HardwareMatch:
+    if not isinstance(value, str) or not value.strip():
+        raise LabelSyntaxError("expected 'key=value, ...' (e.g. 'kind=serial, vendor=0403')")
+    filters: dict[str, str] = {}
+    container_path = None
+    optional = False
+    for part in (p.strip() for p in value.split(",")):
+        if not part:
+            continue
+        if part in FLAGS:
+            optional = True
+            continue
+        key, sep, val = part.partition("=")
+        key, val = key.strip().lower(), val.strip()
+        if not sep or not val:
+            raise LabelSyntaxError(f"'{part}': expected key=value or 'optional'")
+        if key == "path":
+            if not val.startswith("/") or ".." in val.split("/"):
+                raise LabelSyntaxError(f"path '{val}': expected an absolute container path")
+            container_path = val
+        elif key in MATCHERS or (key.startswith("detail.") and len(key) > len("detail.")):
+            if key == "address":
+                try:
+                    _address(val)
+                except ValueError:
+                    raise LabelSyntaxError(
+                        f"address '{val}': expected a number like 0x76"
+                    ) from None
+            if key in filters:
+                raise LabelSyntaxError(f"'{key}' given twice")
+            filters[key] = val
+        else:
+            known = ", ".join([*MATCHERS, *OPTIONS, *FLAGS, "detail.<key>"])
+            raise LabelSyntaxError(f"unknown key '{key}' (expected one of: {known})")
+    if not filters:
+        raise LabelSyntaxError("no filter given: at least one of kind, name, vendor, ...")
+    return HardwareMatch(slot, Props(filters), container_path, optional)
+
+
+def match_labels(labels: Mapping[str, str]) -> dict[str, str]:
+    """The io.hwprov.device.* labels of a service, slot -> raw value."""
+    return {k.removeprefix(PREFIX): v for k, v in labels.items() if k.startswith(PREFIX)}
+
+
+def enabled(labels: Mapping[str, str]) -> bool:
+    return str(labels.get(ENABLE_LABEL, "true")).strip().lower() not in ("false", "0", "no", "off")
+
+
+def on_unplug(labels: Mapping[str, str]) -> str | None:
+    """The service's unplug policy, or None to use hwprov's default."""
+    value = labels.get(ON_UNPLUG_LABEL)
+    if value is None:
+        return None
+    policy = str(value).strip().lower()
+    if policy not in UNPLUG_POLICIES:
+        raise LabelSyntaxError(f"'{value}' is not an unplug policy (expected recreate or stop)")
+    return policy

@@ -1,0 +1,229 @@
+"""Inventory + requirements -> plan. Pure: every fact it needs comes in as data.
+
+Policy, in one place:
+- a `devices:` entry is mapped as declared (read/write unless it gave permissions); when a
+  plugin claims the node, the plugin's grant adds what the node needs (SYS_RAWIO for /dev/mem,
+  the node's group); a node no plugin claims (a console, /dev/kvm) is mapped as declared too;
+- paths that are not device nodes, or that leave /dev, are reported and never mapped;
+- a match label maps whatever attached hardware matches it; nothing matching is "unmet";
+- `privileged: true` is never granted. It is replaced by what the service declares, or, when
+  it declares no hardware, by every attached device of the plugin kinds except explicit-only
+  ones (/dev/mem) and Bluetooth unless the service is already on the host network;
+- cap_add is kept as declared; io.balena.features.* labels give the mounts balena gives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from hwprov.hardware.nodeview import NodeInfo
+from hwprov.planning.plan import Plan, PlannedDevice, PlannedMount, ServicePlan, Setting, Unmet
+from hwprov.planning.requirements import DeclaredNode, Requirements
+from hwprov.records import Grant, Hardware
+
+GrantFn = Callable[[Hardware], Grant | None]
+
+# What the balena supervisor mounts for each feature label (src/compose/utils.ts,
+# addFeaturesFromLabels), so a plain-Docker host gives the same access.
+FEATURE_MOUNTS: dict[str, tuple[tuple[str, str, bool], ...]] = {
+    "dbus": (("/run/dbus", "/host/run/dbus", False),),
+    "sysfs": (("/sys", "/sys", False),),
+    "procfs": (("/proc", "/proc", False),),
+    "kernel-modules": (("/lib/modules", "/lib/modules", True),),
+    "firmware": (("/lib/firmware", "/lib/firmware", True),),
+}
+FEATURE_ENV = {"dbus": ("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=/host/run/dbus/system_bus_socket")}
+DEFAULT_PERMISSIONS = "rw"
+
+
+@dataclass
+class _Builder:
+    service: str
+    devices: dict[tuple[str, str], PlannedDevice] = field(default_factory=dict)
+    caps: dict[str, str] = field(default_factory=dict)
+    groups: dict[str, str] = field(default_factory=dict)
+    mounts: dict[str, PlannedMount] = field(default_factory=dict)
+    env: dict[str, Setting] = field(default_factory=dict)
+    network: Setting | None = None
+    unmet: list[Unmet] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    hardware: dict[str, None] = field(default_factory=dict)  # ids granted, in order
+
+    def device(self, d: PlannedDevice) -> None:
+        self.devices.setdefault((d.host, d.container), d)
+
+    def grant(self, g: Grant, why: str, declared_network: str | None) -> None:
+        """Everything but the nodes of a grant (the caller maps nodes at the right path)."""
+        self.hardware.setdefault(g.hardware_id)
+        for cap in g.capabilities:
+            self.caps.setdefault(cap, f"{why}: {g.reason}")
+        for gid in g.group_add:
+            self.groups.setdefault(gid, f"{why}: group of the device node")
+        for m in g.mounts:
+            self.mounts.setdefault(m.target, PlannedMount(m.source, m.target, m.read_only, why))
+        for name, value in g.env.items():
+            self.env.setdefault(name, Setting(f"{name}={value}", why))
+        if g.network_mode and g.network_mode != declared_network and self.network is None:
+            self.network = Setting(g.network_mode, f"{why}: {g.reason}")
+
+    def build(self, was_privileged: bool, on_unplug: str | None = None) -> ServicePlan:
+        return ServicePlan(
+            service=self.service,
+            devices=tuple(sorted(self.devices.values(), key=lambda d: (d.container, d.host))),
+            capabilities=tuple(Setting(c, r) for c, r in sorted(self.caps.items())),
+            group_add=tuple(Setting(g, r) for g, r in sorted(self.groups.items())),
+            network_mode=self.network,
+            mounts=tuple(m for _, m in sorted(self.mounts.items())),
+            env=tuple(s for _, s in sorted(self.env.items())),
+            unmet=tuple(self.unmet),
+            notes=tuple(self.notes),
+            was_privileged=was_privileged,
+            on_unplug=on_unplug,
+            hardware=tuple(self.hardware),
+        )
+
+
+def _node_index(hardware: Iterable[Hardware]) -> dict[str, Hardware]:
+    return {hw.node: hw for hw in hardware if hw.node}
+
+
+def _declared(
+    b: _Builder,
+    req: Requirements,
+    node: DeclaredNode,
+    info: NodeInfo | None,
+    by_node: Mapping[str, Hardware],
+    grant: GrantFn,
+) -> None:
+    perms = node.permissions or DEFAULT_PERMISSIONS
+    label = f"devices: {node.host} ({node.where})"
+    if not perms or set(perms) - set("rwm"):
+        # The engine would refuse them; mapping with guessed permissions would grant too much.
+        b.notes.append(f"{label}: permissions '{perms}' are not letters of 'rwm'; not mapped")
+        return
+    if info is None or info.type == "missing":
+        b.unmet.append(
+            Unmet(node.host, False, f"{label}: absent now; hwprov maps it when it appears")
+        )
+        return
+    if info.type == "outside":
+        b.notes.append(f"{label}: resolves outside /dev ({info.resolved}); not mapped")
+        return
+    if info.type == "other":
+        b.notes.append(f"{label}: not a device node; not mapped")
+        return
+    if info.type == "dir":
+        for member in info.members:
+            rel = member.path[len(info.resolved or node.host) :]
+            target = node.container.rstrip("/") + rel
+            b.device(PlannedDevice(member.path, target, perms, member.major, member.minor, None,
+                                   f"{label}: a directory means its nodes"))  # fmt: skip
+        return
+    resolved = info.resolved or node.host
+    hw = by_node.get(resolved)
+    if hw is None:
+        why = f"{label}: mapped as declared; no plugin claims this node"
+        b.device(PlannedDevice(resolved, node.container, perms, info.major, info.minor, None, why))
+        return
+    g = grant(hw)
+    why = f"{label}: {hw.plugin} plugin, {hw.kind} {hw.name}"
+    b.device(PlannedDevice(resolved, node.container, perms, info.major, info.minor, hw.id, why))
+    if g is not None:
+        b.grant(g, why, req.network_mode)
+
+
+def _hardware_grant(b: _Builder, req: Requirements, hw: Hardware, g: Grant, why: str,
+                    container: str | None) -> None:  # fmt: skip
+    for d in g.devices:
+        target = container or d.path_in_container
+        b.device(PlannedDevice(d.path_on_host, target, d.permissions, d.major, d.minor, hw.id, why))
+    b.grant(g, why, req.network_mode)
+
+
+def plan_service(
+    req: Requirements,
+    hardware: Sequence[Hardware],
+    grant: GrantFn,
+    nodes: Mapping[str, NodeInfo],
+) -> ServicePlan:
+    b = _Builder(req.service)
+    if not req.enabled:
+        b.notes.append("io.hwprov.enable is false: hwprov leaves this service alone")
+        return ServicePlan(req.service, notes=tuple(b.notes), managed=False)
+    by_node = _node_index(hardware)
+    for node in req.nodes:
+        _declared(b, req, node, nodes.get(node.host), by_node, grant)
+    for match in req.matches:
+        found = [hw for hw in hardware if match.matches(hw)]
+        label = f"label io.hwprov.device.{match.slot} ({match.describe()})"
+        if not found:
+            state = "optional, " if match.optional else ""
+            b.unmet.append(Unmet(label, match.optional, f"{state}nothing attached matches"))
+            continue
+        single_path = match.container_path if len(found) == 1 else None
+        if match.container_path and len(found) > 1:
+            b.notes.append(f"{label}: {len(found)} devices match; each mapped at its own path")
+        for hw in found:
+            g = grant(hw)
+            if g is not None:
+                _hardware_grant(b, req, hw, g, f"{label}: {hw.kind} {hw.name}", single_path)
+    for cap in req.capabilities:
+        b.caps.setdefault(cap, "declared in cap_add")
+    for feature in req.features:
+        for source, target, ro in FEATURE_MOUNTS.get(feature, ()):
+            b.mounts.setdefault(
+                target, PlannedMount(source, target, ro, f"io.balena.features.{feature}")
+            )
+        if feature in FEATURE_ENV:
+            name, value = FEATURE_ENV[feature]
+            b.env.setdefault(name, Setting(f"{name}={value}", f"io.balena.features.{feature}"))
+    if req.privileged:
+        _replace_privileged(b, req, hardware, grant)
+    return b.build(req.privileged, req.on_unplug)
+
+
+def _replace_privileged(
+    b: _Builder, req: Requirements, hardware: Sequence[Hardware], grant: GrantFn
+) -> None:
+    if req.nodes or req.matches:
+        b.notes.append(
+            "privileged: true is never granted; replaced by the hardware the service declares"
+        )
+        return
+    offered = []
+    for hw in hardware:
+        if hw.explicit_only:
+            continue
+        g = grant(hw)
+        if g is None:
+            continue
+        if g.network_mode and g.network_mode != req.network_mode:
+            b.notes.append(
+                f"privileged: {hw.kind} {hw.name} not offered: it needs network_mode "
+                f"{g.network_mode}, the service has {req.network_mode or 'the default'}"
+            )
+            continue
+        why = f"privileged service declares no hardware: attached {hw.kind} {hw.name}"
+        _hardware_grant(b, req, hw, g, why, None)
+        offered.append(hw.name)
+    b.notes.append(
+        "privileged: true is never granted; replaced by every attached device of the plugin "
+        f"kinds ({', '.join(offered) or 'none attached'}); declare devices or io.hwprov.device.* "
+        "labels to narrow it"
+    )
+
+
+def make_plan(
+    source: str,
+    requirements: Sequence[Requirements],
+    hardware: Sequence[Hardware],
+    grant: GrantFn,
+    nodes: Mapping[str, NodeInfo],
+    warnings: Iterable[str] = (),
+) -> Plan:
+    services = tuple(
+        plan_service(r, hardware, grant, nodes)
+        for r in sorted(requirements, key=lambda r: r.service)
+    )
+    return Plan(source=source, services=services, warnings=tuple(warnings))

@@ -1,0 +1,85 @@
+"""What a compose service asks of the hardware, read from the loaded compose model.
+
+This is the only module of the planner side that knows the compose records; the planner
+sees `Requirements`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hwprov.compose.model import Service
+from hwprov.errors import ComposeError
+from hwprov.planning.matchlabels import (
+    ON_UNPLUG_LABEL,
+    HardwareMatch,
+    LabelSyntaxError,
+    enabled,
+    match_labels,
+    on_unplug,
+    parse_match,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DeclaredNode:
+    host: str
+    container: str
+    permissions: str | None  # None when the entry gave none
+    where: str
+
+
+@dataclass(frozen=True, slots=True)
+class Requirements:
+    service: str
+    where: str
+    nodes: tuple[DeclaredNode, ...] = ()
+    matches: tuple[HardwareMatch, ...] = ()
+    capabilities: tuple[str, ...] = ()
+    features: tuple[str, ...] = ()
+    network_mode: str | None = None
+    privileged: bool = False
+    enabled: bool = True
+    on_unplug: str | None = None  # recreate or stop; None: hwprov's default
+
+
+def requirements_of(service: Service, source: str) -> Requirements:
+    name, line = service.name, service.line
+    where = f"{source}:{line}" if line else source
+    labels = dict(service.labels)
+    nodes = tuple(
+        DeclaredNode(
+            host=d.host,
+            container=d.container or d.host,
+            permissions=d.permissions,
+            where=f"{source}:{d.line}" if d.line else where,
+        )
+        for d in service.devices
+    )
+    matches = []
+    for slot, value in sorted(match_labels(labels).items()):
+        try:
+            matches.append(parse_match(slot, value))
+        except LabelSyntaxError as err:
+            raise ComposeError(
+                source, line, None, f"service '{name}': label io.hwprov.device.{slot}: {err}"
+            ) from None
+    try:
+        policy = on_unplug(labels)
+    except LabelSyntaxError as err:
+        raise ComposeError(
+            source, line, None, f"service '{name}': {ON_UNPLUG_LABEL}: {err}"
+        ) from None
+    features = service.features  # the io.balena.features.* that the supervisor counts as on
+    return Requirements(
+        service=name,
+        where=where,
+        nodes=nodes,
+        matches=tuple(matches),
+        capabilities=service.cap_add,
+        features=features,
+        network_mode=service.network_mode,
+        privileged=service.privileged,
+        enabled=enabled(labels),
+        on_unplug=policy,
+    )
