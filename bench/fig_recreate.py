@@ -69,7 +69,7 @@ class BareRecreate:
     def __call__(self, with_device: bool) -> float:
         old, new = (self.name, self.name + "-b") if not self.flip else (self.name + "-b", self.name)
         devices = ((str(self.node), "/dev/gps", "rwm"),) if with_device else ()
-        spec = HardwareSpec(devices, (), (), (), (), None)
+        spec = HardwareSpec(devices=devices)
         t0 = time.time_ns()
         attrs = self.api.inspect_container(old)
         body, extra = clone_payload(attrs, spec)

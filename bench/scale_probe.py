@@ -19,11 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from hwprov.compose.loader import load_project
-from hwprov.hardware.inventory import Inventory
-from hwprov.hardware.smbus_io import SMBusProbeIO
-from hwprov.hardware.udev import coldplug
+from hwprov.hardware.session import Session
 from hwprov.planning.build import build_plan
-from hwprov.plugins.host import PluginHost
 from hwprov.sim.board import load_board
 from hwprov.sim.realnodes import RealNodes
 from hwprov.sim.testbed import SimTestbed
@@ -53,8 +50,7 @@ def measure(
         testbed_ms = _ms(t)
         try:
             t = time.perf_counter()
-            host = PluginHost().load()
-            chips = tuple(host.i2c_chips())
+            loaded = Session.open()
             plugins_ms = _ms(t)
             scans: list[float] = []
             plans: dict[str, list[float]] = {c: [] for c in composes}
@@ -64,15 +60,16 @@ def measure(
                 if profiler:
                     profiler.enable()
                 # As the daemon does it: a fresh inventory, the probe I/O it gives plugins.
-                inventory = Inventory(host, lambda: SMBusProbeIO(chips))
+                session = loaded.fresh()
                 t = time.perf_counter()
-                inventory.load(coldplug(host.subsystems(), host.sysfs_attributes()))
+                session.coldplug()
                 scans.append(_ms(t))
-                found = len(inventory.hardware())
+                found = len(session.hardware())
                 matched = 0
                 for compose in composes:
                     t = time.perf_counter()
-                    plan = build_plan(load_project(Path(compose)), inventory.hardware(), host)
+                    project = load_project(Path(compose))
+                    plan = build_plan(project, session.hardware(), session.host)
                     plans[compose].append(_ms(t))
                     matched += sum(bool(s.devices) for s in plan.services)
                 if profiler:

@@ -20,10 +20,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from hwprov.containers.outcome import OutcomeAction
 from hwprov.errors import HwprovError
 from hwprov.sim.control import request
 
-FAILURES = ("rolled-back", "failed")
+FAILURES = {str(a) for a in OutcomeAction if a.failed}
 
 
 class SimDaemon:

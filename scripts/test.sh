@@ -7,4 +7,5 @@ bash scripts/bootstrap.sh
 # tests run `hwprov` inside simulated boards, as users do
 export PATH="$here/.venv/bin:$PATH"
 .venv/bin/ruff check agent plugins lab tests bench
+.venv/bin/mypy  # the package and the built-ins; strict on the pure core (pyproject.toml)
 .venv/bin/python -m pytest "$@"

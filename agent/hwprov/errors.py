@@ -29,6 +29,14 @@ class EngineError(HwprovError):
     """The container engine is unreachable, or refused a request."""
 
 
+class EngineNotFound(EngineError):
+    """The container named is gone: someone removed it. Not an engine outage."""
+
+
+class EngineUnreachable(EngineError):
+    """No engine answers at the socket: down, restarting, or the wrong address."""
+
+
 class ComposeError(HwprovError):
     """A compose file is broken or uses something hwprov cannot honour."""
 
@@ -42,7 +50,8 @@ class ComposeError(HwprovError):
 
 
 class PluginError(HwprovError):
-    """A plugin failed to load, or one of its hooks raised."""
+    """A plugin broke a contract of the plugin API (e.g. asked for the node of hardware that has
+    none); the plugin host records it as a Problem of that plugin."""
 
 
 class UdevError(HwprovError):

@@ -7,7 +7,7 @@ snapshot, plugins turn snapshots into `Hardware`, and say what a container needs
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -28,6 +28,13 @@ class Action(StrEnum):
     CHANGE = "change"
     BIND = "bind"
     UNBIND = "unbind"
+
+
+class UnplugPolicy(StrEnum):
+    """What happens to a service when its required hardware goes (io.hwprov.on-unplug)."""
+
+    RECREATE = "recreate"  # recreated without the device, and again when it is back
+    STOP = "stop"  # held stopped until the hardware is back
 
 
 class Props(Mapping[str, str]):
@@ -110,6 +117,14 @@ class UdevDevice:
 
 
 @dataclass(frozen=True, slots=True)
+class UdevEvent:
+    """A udev event as the monitor saw it: the action and a snapshot of the device."""
+
+    action: Action
+    device: UdevDevice
+
+
+@dataclass(frozen=True, slots=True)
 class ProbedDevice:
     """Something a probe found behind a device, e.g. a sensor at an I2C address."""
 
@@ -150,7 +165,7 @@ class Hardware:
         kind: str,
         id: str,
         plugin: str,
-        details: Mapping[str, str] | None = None,
+        details: Mapping[str, str | None] | None = None,  # None values are left out
         explicit_only: bool = False,
     ) -> Hardware:
         """A record carrying the snapshot's node facts; the plugin supplies identity and details."""
@@ -171,7 +186,8 @@ class Hardware:
         )
 
     def to_json(self) -> dict[str, Any]:
-        return to_json(self)
+        doc: dict[str, Any] = to_json(self)
+        return doc
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,17 +199,21 @@ class DeviceNode:
     permissions: str = "rw"
     major: int | None = None
     minor: int | None = None
+    # "c" character or "b" block: the two have separate number spaces (c 8:0 is not b 8:0).
+    node_type: str = "c"
 
     @property
     def cgroup_rule(self) -> str | None:
-        return cgroup_rule(self.major, self.minor, self.permissions)
+        return cgroup_rule(self.major, self.minor, self.permissions, self.node_type)
 
 
-def cgroup_rule(major: int | None, minor: int | None, permissions: str) -> str | None:
-    """The exact device-cgroup rule for one character node: `c MAJOR:MINOR perms`."""
+def cgroup_rule(
+    major: int | None, minor: int | None, permissions: str, node_type: str = "c"
+) -> str | None:
+    """The exact device-cgroup rule for one node: `c MAJOR:MINOR perms` (or `b ...`)."""
     if major is None or minor is None:
         return None
-    return f"c {major}:{minor} {permissions}"
+    return f"{node_type} {major}:{minor} {permissions}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,7 +239,12 @@ class Grant:
     labels: Props = field(default_factory=Props)
 
     def to_json(self) -> dict[str, Any]:
-        return to_json(self)
+        doc: dict[str, Any] = to_json(self)
+        return doc
+
+
+# What a plugin host's grant hook looks like from outside: None when no plugin claims it.
+GrantFn = Callable[[Hardware], Grant | None]
 
 
 @dataclass(frozen=True, slots=True)

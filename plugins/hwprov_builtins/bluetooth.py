@@ -8,13 +8,19 @@ needs NET_ADMIN; bluetoothd is reached over the host's system D-Bus, which balen
 
 from __future__ import annotations
 
-from hwprov.plugins import hookimpl
-from hwprov.plugins.usb import USB_ATTRIBUTES, usb_identity
-from hwprov.records import Grant, Hardware, Kind, Mount, Props, UdevDevice
+from hwprov.plugins import (
+    DBUS,
+    USB_ATTRIBUTES,
+    Grant,
+    Hardware,
+    Kind,
+    Props,
+    UdevDevice,
+    hookimpl,
+    usb_identity,
+)
 
 NAME = "bluetooth"
-DBUS_HOST = "/run/dbus"
-DBUS_CONTAINER = "/host/run/dbus"
 
 
 @hookimpl(trylast=True)
@@ -39,7 +45,7 @@ def hwprov_classify(device: UdevDevice) -> Hardware | None:
     }
     if usb:
         identity = f"bluetooth:usb:{usb.stable_key}"
-        details.update(vendor_id=usb.vendor_id, model_id=usb.model_id, usb_port=usb.port_path)
+        details.update(usb.details())
     else:
         parent = device.ancestors[0].sys_path if device.ancestors else device.sys_path
         identity = f"bluetooth:{parent.removeprefix('/sys')}"
@@ -60,7 +66,8 @@ def hwprov_grant(hardware: Hardware) -> Grant | None:
         ),
         capabilities=("NET_ADMIN", "NET_RAW"),
         network_mode="host",
-        mounts=(Mount(source=DBUS_HOST, target=DBUS_CONTAINER, read_only=False),),
-        env=Props({"DBUS_SYSTEM_BUS_ADDRESS": f"unix:path={DBUS_CONTAINER}/system_bus_socket"}),
-        labels=Props({"io.balena.features.dbus": "1"}),
+        # balena's D-Bus feature, so the same image finds bluetoothd under the supervisor too
+        mounts=DBUS.mounts,
+        env=DBUS.env,
+        labels=Props({DBUS.label: "1"}),
     )

@@ -7,9 +7,7 @@ service that names it explicitly, never offered for "GPIO" in general.
 
 from __future__ import annotations
 
-from hwprov.plugins import hookimpl
-from hwprov.plugins.grants import node_grant
-from hwprov.records import Grant, Hardware, Kind, UdevDevice
+from hwprov.plugins import Grant, Hardware, Kind, UdevDevice, hookimpl, node_grant
 
 NAME = "gpio"
 GPIOMEM_SUBSYSTEMS = ("bcm2835-gpiomem", "rpi-gpiomem")

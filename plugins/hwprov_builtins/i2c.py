@@ -5,19 +5,23 @@ from __future__ import annotations
 import dataclasses
 import logging
 
-from hwprov.plugins import hookimpl
-from hwprov.plugins.grants import node_grant
-from hwprov.plugins.i2cprobe import (
+from hwprov.plugins import (
     ChipSignature,
+    Grant,
+    Hardware,
+    Kind,
     ProbeIO,
+    Props,
     SMBusLike,
+    UdevDevice,
     crc8_sensirion,
+    hookimpl,
     identify,
+    node_grant,
     register_equals,
     scan,
     word_register_equals,
 )
-from hwprov.records import Grant, Hardware, Kind, UdevDevice
 
 NAME = "i2c"
 log = logging.getLogger(__name__)
@@ -73,7 +77,8 @@ def hwprov_probe(hardware: Hardware, io: ProbeIO) -> Hardware | None:
             probed = identify(bus, found, io.i2c_chips, io.deadline)
     except OSError as err:  # the bus vanished or cannot be opened: report, do not crash
         log.warning("cannot probe %s: %s", hardware.node, err)
-        return dataclasses.replace(hardware, details=hardware.details | {"probe_error": str(err)})
+        details = Props({**hardware.details, "probe_error": str(err)})
+        return dataclasses.replace(hardware, details=details)
     return dataclasses.replace(hardware, probed=probed)
 
 

@@ -7,10 +7,16 @@ ptys live under /sys/devices/virtual; 8250 ports the kernel registered but found
 
 from __future__ import annotations
 
-from hwprov.plugins import hookimpl
-from hwprov.plugins.grants import node_grant
-from hwprov.plugins.usb import USB_ATTRIBUTES, usb_identity
-from hwprov.records import Grant, Hardware, Kind, UdevDevice
+from hwprov.plugins import (
+    USB_ATTRIBUTES,
+    Grant,
+    Hardware,
+    Kind,
+    UdevDevice,
+    hookimpl,
+    node_grant,
+    usb_identity,
+)
 
 NAME = "serial"
 BY_ID = "/dev/serial/by-id/"
@@ -47,14 +53,7 @@ def hwprov_classify(device: UdevDevice) -> Hardware | None:
     else:
         identity = f"serial:usb:{usb.stable_key}:if{usb.interface or '00'}"
         by_id = by_id or _computed_by_id(device, usb.id_serial, usb.interface)
-        details.update(
-            vendor_id=usb.vendor_id,
-            model_id=usb.model_id,
-            serial=usb.serial,
-            manufacturer=usb.manufacturer,
-            product=usb.product,
-            usb_port=usb.port_path,
-        )
+        details.update(usb.details())
     details["by_id"] = by_id
     details["by_path"] = next((link for link in device.links if link.startswith(BY_PATH)), None)
     return Hardware.from_device(device, kind=Kind.SERIAL, id=identity, plugin=NAME, details=details)

@@ -10,8 +10,10 @@ from typing import Any
 import docker
 import pytest
 from conftest import free_major, wait_for
-from hwprov.containers.engine import COMPOSE_PROJECT, COMPOSE_SERVICE, Engine
+from hwprov.containers.engine import Engine
+from hwprov.containers.labels import COMPOSE_PROJECT, COMPOSE_SERVICE
 from hwprov.containers.reconciler import Reconciler
+from hwprov.containers.recovery import recover
 from hwprov.planning.plan import Plan, PlannedDevice, ServicePlan, Setting
 
 LOOP = ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
@@ -154,8 +156,8 @@ def test_a_swap_killed_at_any_step_is_recovered(
         Reconciler(KilledAfter(engine.base_url, crash_after), project="rc").reconcile(
             plan_for(node)
         )
-    reconciler = Reconciler(Engine(engine.base_url), project="rc", settle_s=0.2)
-    outcomes = reconciler.recover()
+    after = Engine(engine.base_url)
+    outcomes = recover(after, "rc", after.containers(), set())
     assert [o.action for o in outcomes] == ["recovered"]
     containers = docker_client.containers.list(all=True)
     # exactly one container, named as before, running: never two copies, nothing lost
@@ -167,7 +169,8 @@ def test_a_swap_killed_at_any_step_is_recovered(
         assert containers[0].id == service.id
     assert docker_client.volumes.get("rc-data")  # named volumes are never removed
     # and the next pass converges from there
-    [outcome] = reconciler.reconcile(plan_for(node))
+    [outcome] = Reconciler(after, project="rc", settle_s=0.2).reconcile(plan_for(node))
+    after.close()
     assert outcome.action in ("recreated", "unchanged"), outcome
     assert [c.name for c in docker_client.containers.list(all=True)] == ["rc-gps-1"]
 

@@ -56,6 +56,11 @@ def test_rpi4_specs_validate_and_name_the_board_hardware() -> None:
         "gpiochip0", "gpiochip1", "gpiomem",  # /dev/mem is explicit-only: not offered
     ]  # fmt: skip
     assert [d["name"] for d in specs["hwprov.io/bluetooth"]["devices"]] == ["hci0"]
+    # Only the bluetooth grant asks for what CDI cannot carry, and its spec says so.
+    assert {k for k, s in specs.items() if s.get("annotations")} == {"hwprov.io/bluetooth"}
+    assert specs["hwprov.io/bluetooth"]["annotations"]["hwprov.io/also-needs"] == (
+        "--network host --cap-add NET_ADMIN --cap-add NET_RAW"
+    )
 
 
 def test_output_folder_gets_one_file_per_kind(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ import argparse
 import copy
 import dataclasses
 import json
+import types
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,9 @@ import yaml
 from hwprov.commands.cdi import output_format, render, write_specs
 from hwprov.commands.main import build_parser
 from hwprov.export.cdi import build_specs, device_name, minimum_version, problems, sanitise
+from hwprov.plugins import hookimpl, node_grant
 from hwprov.plugins.host import PluginHost
-from hwprov.records import Hardware, Kind, ProbedDevice, Props
+from hwprov.records import DeviceNode, Grant, Hardware, Kind, ProbedDevice, Props, UdevDevice
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 from udevdata import ftdi_tty, gpio_node, hci, i2c_bus
@@ -37,20 +39,32 @@ def assert_valid(spec: dict[str, Any]) -> None:
     assert problems(spec) == []
 
 
-def hardware() -> list[Hardware]:
-    host = PluginHost().load(eps=[])
+def builtins() -> PluginHost:
+    return PluginHost().load(eps=[])
+
+
+def hardware(host: PluginHost) -> list[Hardware]:
     devices = [i2c_bus(1), ftdi_tty(0), gpio_node("gpio", "gpiochip0", 254, 0), hci("hci0")]
     found = [host.classify(d) for d in devices]
     assert all(found)
     return [h for h in found if h]
 
 
+def builtin_specs() -> list[dict[str, Any]]:
+    host = builtins()
+    return build_specs(hardware(host), host.grant)
+
+
 def by_kind() -> dict[str, dict[str, Any]]:
-    return {s["kind"]: s for s in build_specs(hardware())}
+    return {s["kind"]: s for s in builtin_specs()}
+
+
+def _plugin(**hooks: object) -> types.SimpleNamespace:
+    return types.SimpleNamespace(**{k: hookimpl(v) for k, v in hooks.items()})
 
 
 def test_one_spec_per_kind_each_valid_against_the_schema() -> None:
-    specs = build_specs(hardware())
+    specs = builtin_specs()
     assert [s["kind"] for s in specs] == [
         "hwprov.io/bluetooth", "hwprov.io/gpio", "hwprov.io/i2c", "hwprov.io/serial",
     ]  # fmt: skip
@@ -86,9 +100,10 @@ def test_usb_serial_is_named_by_maker_and_serial_and_also_mapped_at_its_by_id_pa
 
 
 def test_kernel_only_serial_gets_the_same_name_and_the_computed_by_id_node() -> None:
-    hw = PluginHost().load(eps=[]).classify(ftdi_tty(0, with_udev_db=False))
+    host = builtins()
+    hw = host.classify(ftdi_tty(0, with_udev_db=False))
     assert hw is not None and hw.links == ()
-    (spec,) = build_specs([hw])
+    (spec,) = build_specs([hw], host.grant)
     (device,) = spec["devices"]
     assert device["name"] == "ftdi-A50285BI"
     assert [n["path"] for n in device["containerEdits"]["deviceNodes"]] == [
@@ -119,11 +134,15 @@ def test_bluetooth_gets_the_host_dbus_and_says_what_cdi_cannot_express() -> None
     }  # fmt: skip
 
 
-def test_dev_mem_and_nodeless_hardware_are_left_out() -> None:
+def test_dev_mem_ungranted_hardware_and_grants_cdi_cannot_carry_are_left_out() -> None:
     mem = Hardware("gpio:mem", Kind.GPIO, "mem", "gpio", "/sys/devices/virtual/mem/mem",
                    node="/dev/mem", major=1, minor=1, explicit_only=True)  # fmt: skip
-    ghost = Hardware("x:1", "custom", "thing0", "x", "/sys/devices/thing0")
-    assert build_specs([mem, ghost]) == []
+    ghost = Hardware("x:1", "custom", "thing0", "x", "/sys/devices/thing0", node="/dev/thing0")
+    host = builtins()
+    assert host.grant(mem) is not None  # granted when named, but never offered
+    assert build_specs([mem, ghost], host.grant) == []
+    # a grant of capabilities only: nothing for the runtime to add, so no device to offer
+    assert build_specs([ghost], lambda hw: Grant(hw.id, "caps", capabilities=("SYS_ADMIN",))) == []
 
 
 def test_names_are_sanitised_and_unique_within_a_kind() -> None:
@@ -134,12 +153,16 @@ def test_names_are_sanitised_and_unique_within_a_kind() -> None:
         Hardware(f"c:{i}", "my/odd kind", "dev/0", "x", f"/sys/c{i}", node=f"/dev/c{i}")
         for i in (2, 1, 3)
     ]
-    (spec,) = build_specs(twins)
+
+    def grant(hw: Hardware) -> Grant:
+        return Grant(hw.id, "its node", devices=(DeviceNode(hw.node or "", hw.node or ""),))
+
+    (spec,) = build_specs(twins, grant)
     assert spec["kind"] == "hwprov.io/my_odd_kind"
     assert [d["name"] for d in spec["devices"]] == ["dev_0", "dev_0-2", "dev_0-3"]
     # the suffix follows identity, not discovery order
     assert [d["annotations"]["hwprov.io/id"] for d in spec["devices"]] == ["c:1", "c:2", "c:3"]
-    # other kinds: the runtime reads type and numbers from the host node
+    # a node granted without numbers: the runtime reads type and numbers from the host node
     assert spec["devices"][0]["containerEdits"]["deviceNodes"] == [
         {"path": "/dev/c1", "permissions": "rw"}
     ]
@@ -157,14 +180,75 @@ def test_usb_serial_without_a_serial_number_is_named_by_port_and_interface() -> 
 
 
 def test_devices_are_in_natural_order_and_probed_chips_are_noted() -> None:
-    host = PluginHost().load(eps=[])
+    host = builtins()
     buses = [host.classify(i2c_bus(n)) for n in (10, 2, 1)]
     first = buses[2]
     assert first is not None
     probed = dataclasses.replace(first, probed=(ProbedDevice("0x76", "bme280", "identified"),))
-    (spec,) = build_specs([b for b in buses[:2] if b] + [probed])
+    (spec,) = build_specs([b for b in buses[:2] if b] + [probed], host.grant)
     assert [d["name"] for d in spec["devices"]] == ["1", "2", "10"]
     assert spec["devices"][0]["annotations"]["hwprov.io/probed"] == "0x76=bme280"
+
+
+def test_a_third_party_kind_gets_its_spec_from_its_plugins_grant() -> None:
+    host = PluginHost().load()  # with the installed hwprov-spidev entry point
+    spidev = UdevDevice(
+        sys_path="/sys/devices/platform/soc/fe204000.spi/spi_master/spi0/spi0.1/spidev/spidev0.1",
+        subsystem="spidev", sys_name="spidev0.1", node="/dev/spidev0.1", major=153, minor=1,
+    )  # fmt: skip
+    hw = host.classify(spidev)
+    assert hw is not None and hw.plugin == "spidev"
+    (spec,) = build_specs([hw], host.grant)
+    assert spec["kind"] == "hwprov.io/spi"
+    (device,) = spec["devices"]
+    assert device["name"] == "spidev0.1"
+    assert device["containerEdits"] == {
+        "deviceNodes": [
+            {"path": "/dev/spidev0.1", "type": "c", "major": 153, "minor": 1, "permissions": "rw"}
+        ]
+    }
+    assert "annotations" not in spec  # nothing beyond CDI asked for
+    assert_valid(spec)
+
+
+def rtc(n: int) -> Hardware:
+    return Hardware(f"rtc:/devices/rtc{n}", "rtc", f"rtc{n}", "rtc", f"/sys/devices/rtc{n}",
+                    node=f"/dev/rtc{n}", major=252, minor=n)  # fmt: skip
+
+
+def test_a_third_party_grant_with_a_capability_says_what_cdi_cannot_express() -> None:
+    def grant(hardware: Hardware) -> Grant | None:
+        if hardware.plugin != "rtc":
+            return None
+        return node_grant(hardware, f"{hardware.name}: setting the clock", ("SYS_TIME",))
+
+    host = builtins()
+    host.register(_plugin(hwprov_grant=grant), "rtc")
+    (spec,) = build_specs([rtc(1), rtc(0)], host.grant)
+    notes = spec["annotations"]
+    assert notes["hwprov.io/also-needs"] == "--cap-add SYS_TIME"  # once for both devices
+    assert "capabilities" in notes["hwprov.io/why"]
+    assert "network" not in notes["hwprov.io/why"]
+    assert "rtc0: setting the clock" in notes["hwprov.io/why"]  # the plugin's own reason
+    assert [d["name"] for d in spec["devices"]] == ["rtc0", "rtc1"]
+    assert_valid(spec)
+
+
+def test_any_kind_with_a_stable_by_id_name_is_also_mapped_there() -> None:
+    by_id = "/dev/disk/by-id/usb-SanDisk_Ultra_4C530001-0:0"
+    stick = Hardware("disk:/devices/sda", "disk", "sda", "disks", "/sys/devices/sda",
+                     node="/dev/sda", major=8, minor=0,
+                     links=("/dev/disk/by-path/usb-0:3:1.0-scsi-0:0:0:0", by_id))  # fmt: skip
+    block = DeviceNode("/dev/sda", "/dev/sda", "r", 8, 0, node_type="b")
+    (spec,) = build_specs([stick], lambda hw: Grant(hw.id, "read the stick", devices=(block,)))
+    (device,) = spec["devices"]
+    assert device["containerEdits"]["deviceNodes"] == [
+        {"path": "/dev/sda", "type": "b", "major": 8, "minor": 0, "permissions": "r"},
+        {"path": by_id, "hostPath": "/dev/sda", "type": "b", "major": 8, "minor": 0,
+         "permissions": "r"},
+    ]  # fmt: skip
+    assert block.cgroup_rule == "b 8:0 r"
+    assert_valid(spec)
 
 
 def test_a_broken_spec_fails_the_schema_so_the_validator_is_live() -> None:
@@ -214,7 +298,7 @@ def test_yaml_and_json_renderings_load_back_to_the_same_spec() -> None:
 
 
 def test_output_writes_one_file_per_kind_and_removes_stale_ones(tmp_path: Path) -> None:
-    specs = build_specs(hardware())
+    specs = builtin_specs()
     mine = tmp_path / "hwprov-old.yaml"
     mine.write_text("cdiVersion: 0.6.0\nkind: hwprov.io/old\ndevices: []\n")
     theirs = tmp_path / "hwprov-notes.yaml"

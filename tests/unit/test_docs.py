@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import ast
 import inspect
 import re
 from pathlib import Path
 
+import pytest
 from hwprov.commands.main import build_parser
 from hwprov.plugins import hookspecs
 
@@ -75,3 +77,43 @@ def test_every_error_in_troubleshooting_is_one_hwprov_really_prints() -> None:
     assert len(headings) >= 10
     for message in headings:
         assert message in source, f"troubleshooting.md: hwprov never prints {message!r}"
+
+
+def _hwprov_imports(source: str) -> list[tuple[str, str]]:
+    """(module, name) of every `from hwprov... import name` in the source."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("hwprov"):
+            found += [(node.module or "", a.name) for a in node.names]
+        elif isinstance(node, ast.Import):
+            found += [(a.name, "") for a in node.names if a.name.startswith("hwprov")]
+    return found
+
+
+PLUGIN_SOURCES = [
+    *sorted((ROOT / "plugins" / "hwprov_builtins").glob("*.py")),
+    ROOT / "tests" / "plugins" / "hwprov-spidev" / "hwprov_spidev" / "__init__.py",
+]
+
+
+@pytest.mark.parametrize("path", PLUGIN_SOURCES, ids=lambda p: p.parent.name + "/" + p.name)
+def test_plugins_use_only_the_public_plugin_api(path: Path) -> None:
+    import hwprov.plugins
+
+    for module, name in _hwprov_imports(path.read_text()):
+        assert module == "hwprov.plugins", f"{path.name} imports {module}"
+        assert name in hwprov.plugins.__all__, f"{path.name} uses {name}, not in the API"
+
+
+def test_the_plugin_docs_examples_use_only_the_public_plugin_api() -> None:
+    import hwprov.plugins
+
+    text = (DOCS / "hooks.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert len(blocks) >= 2
+    documented = set(re.findall(r"`(\w+)`", text.split("## The plugin API")[1].split("\n## ")[0]))
+    assert set(hwprov.plugins.__all__) <= documented  # every public name is in the table
+    for block in blocks:
+        imports = _hwprov_imports(block)
+        assert imports and {m for m, _ in imports} == {"hwprov.plugins"}, block
+        assert {n for _, n in imports} <= set(hwprov.plugins.__all__)

@@ -5,9 +5,8 @@ from __future__ import annotations
 import dataclasses
 
 from hwprov.hardware.inventory import Inventory
-from hwprov.hardware.udev import UdevEvent
 from hwprov.plugins.host import PluginHost
-from hwprov.records import Action
+from hwprov.records import Action, UdevEvent
 from udevdata import console_tty, ftdi_tty, i2c_bus
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.metadata
 import types
 
-from hwprov.plugins import hookimpl
+from hwprov.plugins import hookimpl, node_grant
 from hwprov.plugins.host import PluginHost
 from hwprov.records import Hardware, Kind, UdevDevice
 from udevdata import i2c_bus
@@ -82,3 +83,32 @@ def test_a_hook_returning_junk_is_reported_not_used() -> None:
     host.register(_plugin(hwprov_grant=lambda hardware: "not a grant"), "junk2")
     hw = host.classify(i2c_bus())
     assert hw is not None and host.grant(hw) is None
+
+
+def test_a_misspelt_hook_is_a_reported_problem_not_silence() -> None:
+    host = PluginHost()
+    host.register(_plugin(hwprov_clasify=lambda device: None), "typo")
+    host.load(eps=[])
+    assert [(p.plugin, p.where) for p in host.problems] == [("typo", "load")]
+    assert "hwprov_clasify is not a hwprov hook" in host.problems[0].error
+    assert "hwprov_classify" in host.problems[0].error  # the hooks it could have meant
+    assert host.classify(SPIDEV) is None  # the built-ins still work; nothing claims spidev
+
+
+def test_a_bad_item_names_the_plugin_that_returned_it() -> None:
+    host = PluginHost()
+    host.register(_plugin(hwprov_subsystems=lambda: ["spidev", 7]), "sloppy")
+    host.load(eps=[], builtins=False)
+    assert host.subsystems() == ["spidev"]
+    assert [(p.plugin, p.where) for p in host.problems] == [("sloppy", "hwprov_subsystems")]
+
+
+def test_granting_a_node_that_is_not_there_is_the_plugins_problem() -> None:
+    nodeless = Hardware.from_device(SPIDEV, kind="spi", id="spi:x", plugin="careless")
+    nodeless = dataclasses.replace(nodeless, node=None)
+    host = PluginHost()
+    host.register(_plugin(hwprov_grant=lambda hardware: node_grant(hardware, "why")), "careless")
+    host.load(eps=[], builtins=False)
+    assert host.grant(nodeless) is None
+    assert [(p.plugin, p.where) for p in host.problems] == [("careless", "hwprov_grant")]
+    assert "PluginError: spi:x has no device node" in host.problems[0].error

@@ -156,3 +156,22 @@ def test_an_i2c_client_device_points_back_at_its_bus() -> None:
     host = PluginHost().load()
     assert host.affects(client) == [bus.sys_path]
     assert host.affects(bus) == []  # the bus itself is classified, not "affecting"
+
+
+class _VanishedBus:
+    """A ProbeIO whose bus is gone by the time the probe opens it (unplugged mid-scan)."""
+
+    i2c_chips = ()
+    deadline = float("inf")
+
+    def open_i2c(self, bus: int) -> object:
+        raise OSError(19, "No such device")
+
+
+def test_a_bus_that_cannot_be_opened_is_reported_in_details_not_a_crash(host: PluginHost) -> None:
+    """Found by mypy: the error path merged Props with a dict, a TypeError at run time."""
+    hw = host.classify(i2c_bus(1))
+    assert hw is not None
+    probed = host.probe(hw, _VanishedBus())  # type: ignore[arg-type]
+    assert probed.details["probe_error"] == "[Errno 19] No such device"
+    assert probed.details["bus"] == "1" and host.problems == []

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,7 +11,9 @@ from typing import Any
 
 import yaml
 
-from hwprov.commands.inventory import add_plugin_options, coldplug_inventory
+from hwprov.commands.inventory import scanned
+from hwprov.commands.options import Subparsers, plugin_options
+from hwprov.commands.output import print_problems, write_atomically
 from hwprov.errors import HwprovError
 from hwprov.export.cdi import VENDOR, build_specs, problems, qualified
 
@@ -22,7 +23,7 @@ STEM = "hwprov"
 HEADER = "# Written by `hwprov cdi` from the attached hardware; run it again after a change.\n"
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     p = sub.add_parser(
         "cdi",
         help="write Container Device Interface specs for the attached hardware",
@@ -42,7 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(default: print)",
     )
     p.add_argument("--format", choices=FORMATS, help="default: from the --output suffix, else yaml")
-    add_plugin_options(p)
+    plugin_options(p)
     p.set_defaults(func=run)
 
 
@@ -88,11 +89,7 @@ def write_specs(specs: Sequence[dict[str, Any]], output: str, fmt: str) -> list[
     folder, stem, paths = spec_paths(output, classes, fmt)
     folder.mkdir(parents=True, exist_ok=True)
     for spec, path in zip(specs, paths, strict=True):
-        # Runtimes watch these folders and load *.json/*.yaml as they change: write aside
-        # under a name they skip, then rename, so no reader sees half a file.
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(render(spec, fmt))
-        os.replace(tmp, path)
+        write_atomically(path, render(spec, fmt))
     # An unplugged kind must stop being offered: a leftover spec would name a gone device.
     for old in sorted(folder.glob(f"{stem}-*")):
         if old.suffix in SUFFIXES and old not in paths and _ours(old):
@@ -101,10 +98,9 @@ def write_specs(specs: Sequence[dict[str, Any]], output: str, fmt: str) -> list[
 
 
 def run(args: argparse.Namespace) -> int:
-    host, inventory = coldplug_inventory(args)
-    for p in host.problems:
-        print(f"warning: plugin {p.plugin} failed in {p.where}: {p.error}", file=sys.stderr)
-    specs = build_specs(inventory.hardware())
+    session = scanned(args)
+    print_problems(session.problems)
+    specs = build_specs(session.hardware(), session.host.grant)
     for spec in specs:
         if found := problems(spec):
             raise HwprovError(f"the {spec['kind']} spec would not load: {'; '.join(found)}")

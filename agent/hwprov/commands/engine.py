@@ -10,11 +10,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from hwprov.commands.options import Subparsers
 from hwprov.sandbox.dockerd import PrivateEngine
 from hwprov.sandbox.images import ensure_busybox
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     p = sub.add_parser(
         "engine",
         help="start or stop a private Docker engine (for trying hwprov, tests, labs)",

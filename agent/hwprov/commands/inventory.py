@@ -11,14 +11,13 @@ import time
 from collections.abc import Iterable
 from typing import TextIO
 
-from hwprov.hardware.inventory import Inventory
-from hwprov.hardware.smbus_io import SMBusProbeIO
-from hwprov.hardware.udev import UdevMonitor, coldplug
-from hwprov.plugins.host import PluginHost
-from hwprov.records import Hardware, HardwareEvent
+from hwprov.commands.options import Subparsers, json_option, plugin_options
+from hwprov.commands.output import print_problems
+from hwprov.hardware.session import Session
+from hwprov.records import Hardware, HardwareEvent, UdevEvent
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     scan = sub.add_parser(
         "scan",
         help="list attached hardware as the plugins classify it",
@@ -44,22 +43,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
-    add_plugin_options(parser)
+    json_option(parser)
+    plugin_options(parser)
 
 
-def add_plugin_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--disable", action="append", default=[], metavar="PLUGIN", help="skip a plugin"
-    )
-    parser.add_argument("--no-probe", action="store_true", help="do not probe I2C buses")
+def open_session(args: argparse.Namespace) -> Session:
+    """The session the plugin options ask for (--disable, --no-probe)."""
+    return Session.open(args.disable, probe=not args.no_probe)
 
 
-def _inventory(args: argparse.Namespace) -> tuple[PluginHost, Inventory]:
-    host = PluginHost(disabled=args.disable).load()
-    chips = tuple(host.i2c_chips())
-    probe = None if args.no_probe else (lambda: SMBusProbeIO(chips))
-    return host, Inventory(host, probe)
+def scanned(args: argparse.Namespace) -> Session:
+    """A session with what is attached now already loaded."""
+    session = open_session(args)
+    session.coldplug()
+    return session
 
 
 def _summary(hw: Hardware) -> str:
@@ -79,27 +76,20 @@ def print_table(hardware: Iterable[Hardware], out: TextIO) -> None:
         out.write(f"  {row[3]}\n")
 
 
-def coldplug_inventory(args: argparse.Namespace) -> tuple[PluginHost, Inventory]:
-    host, inventory = _inventory(args)
-    inventory.load(coldplug(host.subsystems(), host.sysfs_attributes()))
-    return host, inventory
-
-
 def run_scan(args: argparse.Namespace) -> int:
-    host, inventory = coldplug_inventory(args)
+    session = scanned(args)
     if args.json:
         doc = {
-            "hardware": [h.to_json() for h in inventory.hardware()],
+            "hardware": [h.to_json() for h in session.hardware()],
             "problems": [
-                {"plugin": p.plugin, "where": p.where, "error": p.error} for p in host.problems
+                {"plugin": p.plugin, "where": p.where, "error": p.error} for p in session.problems
             ],
         }
         json.dump(doc, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        print_table(inventory.hardware(), sys.stdout)
-        for p in host.problems:
-            print(f"warning: plugin {p.plugin} failed in {p.where}: {p.error}", file=sys.stderr)
+        print_table(session.hardware(), sys.stdout)
+        print_problems(session.problems)
     return 0
 
 
@@ -116,24 +106,24 @@ def _emit(change: HardwareEvent, as_json: bool) -> None:
 
 
 def run_watch(args: argparse.Namespace) -> int:
-    host, inventory = _inventory(args)
-    monitor = UdevMonitor(host.subsystems(), host.sysfs_attributes(), source=args.source)
+    session = open_session(args)
+    monitor = session.monitor(source=args.source)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     # Listen before enumerating, so nothing plugged in between is missed.
     monitor.start()
     try:
-        initial = inventory.load(coldplug(host.subsystems(), host.sysfs_attributes()))
-        for device in (c.hardware for c in initial):
-            monitor.remember_path(device.sys_path, device.node)
+        initial = session.coldplug(monitor)
+        print_problems(session.problems)
         if args.initial:
             for change in initial:
                 _emit(change, args.json)
         print("# watching", file=sys.stderr, flush=True)
         while not stop.is_set():
             for batch in monitor.batches(timeout=0.2):
-                for change in inventory.apply(batch):
+                events = [e for e in batch if isinstance(e, UdevEvent)]
+                for change in session.inventory.apply(events):
                     _emit(change, args.json)
                 if stop.is_set():
                     break

@@ -12,15 +12,9 @@ from hwprov.errors import HwprovError
 
 # Each module exposes register(subparsers) and sets `func` on its parser.
 # Imported lazily by name so that `hwprov scan` does not pay for the simulator's GObject import.
-COMMAND_MODULES = (
-    "hwprov.commands.inventory",
-    "hwprov.commands.plan",
-    "hwprov.commands.migrate",
-    "hwprov.commands.cdi",
-    "hwprov.commands.engine",
-    "hwprov.daemon.loop",
-    "hwprov.sim.cli",
-    "hwprov.sandbox.demo",
+COMMAND_MODULES = tuple(
+    f"hwprov.commands.{name}"
+    for name in ("inventory", "plan", "migrate", "cdi", "engine", "run", "sim", "demo")
 )
 
 

@@ -9,15 +9,16 @@ import os
 import sys
 from pathlib import Path
 
-from hwprov.commands.inventory import coldplug_inventory
-from hwprov.commands.plan import compose_options
+from hwprov.commands.inventory import scanned
+from hwprov.commands.options import Subparsers, compose_options, json_option, plugin_options
+from hwprov.commands.output import write_atomically
 from hwprov.compose.loader import load_project, load_project_text
 from hwprov.errors import HwprovError
 from hwprov.export.migrate import migrate, summary
 from hwprov.planning.build import build_plan
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     p = sub.add_parser(
         "migrate",
         help="the compose edit that takes privileged services to least privilege",
@@ -30,18 +31,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog="example: hwprov migrate -f docker-compose.yml > unprivilege.patch",
     )
     compose_options(p)
+    plugin_options(p)
     p.add_argument("--write", action="store_true", help="edit the file in place")
-    p.add_argument("--json", action="store_true", help="what each service gets, as JSON")
+    json_option(p, "what each service gets, as JSON")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     project = load_project(args.file)
     text = Path(args.file).read_text()
-    host, inventory = coldplug_inventory(args)
-    hardware = inventory.hardware()
-    plan = build_plan(project, hardware, host)
-    result = migrate(text, project, plan, hardware, host.grant)
+    session = scanned(args)
+    hardware = session.hardware()
+    plan = build_plan(project, hardware, session.host)
+    result = migrate(text, project, plan, hardware, session.host.grant)
     # The edit must load and leave nothing privileged, or it is not offered at all.
     try:
         after = load_project_text(result.text, str(args.file), env=dict(os.environ))
@@ -56,9 +58,7 @@ def run(args: argparse.Namespace) -> int:
     elif not result.migrations:
         print("nothing to migrate: no service is privileged", file=sys.stderr)
     elif args.write:
-        tmp = Path(f"{args.file}.hwprov-tmp")
-        tmp.write_text(result.text)
-        os.replace(tmp, args.file)
+        write_atomically(Path(args.file), result.text)
         print(f"wrote {args.file}", file=sys.stderr)
     else:
         sys.stdout.writelines(

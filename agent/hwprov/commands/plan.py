@@ -5,16 +5,22 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from typing import TextIO
 
-from hwprov.commands.inventory import add_plugin_options, coldplug_inventory
-from hwprov.compose.loader import load_project
+from hwprov.commands.inventory import scanned
+from hwprov.commands.options import (
+    Subparsers,
+    compose_options,
+    json_option,
+    plugin_options,
+    unplug_option,
+)
+from hwprov.commands.output import print_outcome
+from hwprov.compose.loader import load_project, project_name
 from hwprov.compose.model import Project
 from hwprov.containers.engine import Engine, HostPaths
-from hwprov.containers.reconciler import Outcome, Reconciler, start_order
-from hwprov.daemon.loop import add_unplug_option
-from hwprov.planning.build import build_plan, project_name
+from hwprov.containers.reconciler import Reconciler
+from hwprov.planning.build import build_plan
 from hwprov.planning.plan import Plan, ServicePlan
 
 # apply's exit codes: what happened, for scripts and labs
@@ -23,7 +29,7 @@ EXIT_UNMET = 3  # applied, but required hardware is absent
 EXIT_FAILED = 4  # a recreate failed and was rolled back
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     plan = sub.add_parser(
         "plan",
         help="show what each compose service needs from the attached hardware",
@@ -33,7 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog="example: hwprov plan -f docker-compose.yml --json",
     )
     compose_options(plan)
-    plan.add_argument("--json", action="store_true", help="machine-readable output")
+    plugin_options(plan)
+    json_option(plan)
     plan.set_defaults(func=run_plan)
     apply = sub.add_parser(
         "apply",
@@ -44,26 +51,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog="example: hwprov apply -f docker-compose.yml --dry-run",
     )
     compose_options(apply)
+    plugin_options(apply)
     apply.add_argument(
         "--dry-run", action="store_true", help="say what would change, change nothing"
     )
-    apply.add_argument("--json", action="store_true", help="machine-readable outcomes")
-    add_unplug_option(apply)
+    json_option(apply, "machine-readable outcomes")
+    unplug_option(apply)
     apply.set_defaults(func=run_apply)
 
 
-def compose_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "-f", "--file", type=Path, default=Path("docker-compose.yml"), help="the compose file"
-    )
-    parser.add_argument("-p", "--project-name", help="compose project (default: the folder name)")
-    add_plugin_options(parser)
-
-
-def _plan(args: argparse.Namespace) -> tuple[Project, Plan]:
+def planned(args: argparse.Namespace) -> tuple[Project, Plan]:
     project = load_project(args.file)
-    host, inventory = coldplug_inventory(args)
-    return project, build_plan(project, inventory.hardware(), host)
+    session = scanned(args)
+    return project, build_plan(project, session.hardware(), session.host)
 
 
 def print_plan(plan: Plan, out: TextIO) -> None:
@@ -98,7 +98,7 @@ def _print_service(s: ServicePlan, out: TextIO) -> None:
 
 
 def run_plan(args: argparse.Namespace) -> int:
-    _, plan = _plan(args)
+    _, plan = planned(args)
     if args.json:
         json.dump(plan.to_json(), sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -107,18 +107,8 @@ def run_plan(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_outcome(o: Outcome, as_json: bool) -> None:
-    if as_json:
-        print(json.dumps({"service": o.service, "container": o.container, "action": o.action,
-                          "detail": o.detail, "differences": list(o.differences)}))  # fmt: skip
-        return
-    print(f"{o.service}: {o.action} {o.container or ''} {o.detail}".rstrip())
-    for d in o.differences:
-        print(f"    {d}")
-
-
 def run_apply(args: argparse.Namespace) -> int:
-    project, plan = _plan(args)
+    project, plan = planned(args)
     engine = Engine()
     try:
         engine.ping()
@@ -129,13 +119,12 @@ def run_apply(args: argparse.Namespace) -> int:
             host_path=HostPaths.from_environment(),
             on_unplug=args.on_unplug,
         )
-        depends = {s.name: s.depends_on for s in project.services}
-        outcomes = reconciler.reconcile(plan, start_order(depends), dry_run=args.dry_run)
+        outcomes = reconciler.reconcile(plan, project.start_order(), dry_run=args.dry_run)
     finally:
         engine.close()
     for outcome in outcomes:
-        _print_outcome(outcome, args.json)
-    if any(o.action in ("rolled-back", "failed") for o in outcomes):
+        print_outcome(outcome, args.json)
+    if any(o.action.failed for o in outcomes):
         return EXIT_FAILED
     if any(u for s in plan.services for u in s.unmet if not u.optional):
         return EXIT_UNMET

@@ -241,10 +241,12 @@ def _limit(value: Any, name: str, where: Pos) -> int:
 
 
 def build(value: Any, pos: Pos) -> str | FrozenMap | None:
-    if value is None or isinstance(value, str):
+    if value is None:
+        return None
+    if isinstance(value, str):
         return value
     if isinstance(value, dict):
-        return freeze(value)
+        return FrozenMap((str(k), freeze(v)) for k, v in value.items())
     raise FieldError(f"expected a build context path or a mapping, got {describe(value)}", pos)
 
 

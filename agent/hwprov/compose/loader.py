@@ -93,8 +93,8 @@ def _parse(text: str, source: str) -> Any:
             problem += " (YAML does not allow tabs for indentation)"
         if err.context and err.problem and err.context_mark:
             problem += f" ({err.context} at line {err.context_mark.line + 1})"
-        where = (mark.line + 1, mark.column + 1) if mark else (None, None)
-        raise ComposeError(source, *where, f"not valid YAML: {problem}") from None
+        line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
+        raise ComposeError(source, line, column, f"not valid YAML: {problem}") from None
     except yaml.reader.ReaderError as err:
         line = text.count("\n", 0, err.position) + 1
         column = err.position - text.rfind("\n", 0, err.position)
@@ -285,3 +285,9 @@ def _balena_labels(labels: dict[str, str]) -> dict[str, str]:
     }
     current = {k: v for k, v in labels.items() if not k.startswith("io.resin.")}
     return {**legacy, **current}
+
+
+def project_name(compose_file: Path, declared: str | None = None) -> str:
+    """As docker compose names it: `name:`, else COMPOSE_PROJECT_NAME, else the folder name."""
+    raw = declared or os.environ.get("COMPOSE_PROJECT_NAME") or compose_file.resolve().parent.name
+    return re.sub(r"[^a-z0-9_-]", "", raw.lower())

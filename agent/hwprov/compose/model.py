@@ -109,3 +109,23 @@ class Project:
             if service.name == name:
                 return service
         raise KeyError(name)
+
+    def start_order(self) -> list[str]:
+        """Service names with their dependencies first (depends_on orders starts; a cycle
+        keeps file order)."""
+        depends = {s.name: s.depends_on for s in self.services}
+        order: list[str] = []
+        visiting: set[str] = set()
+
+        def visit(name: str) -> None:
+            if name in order or name in visiting:
+                return
+            visiting.add(name)
+            for dep in depends.get(name, ()):
+                visit(dep)
+            visiting.discard(name)
+            order.append(name)
+
+        for name in depends:
+            visit(name)
+        return order

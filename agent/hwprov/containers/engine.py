@@ -10,43 +10,72 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import docker
 import docker.errors
 import requests.exceptions
 
-from hwprov.errors import EngineError
+from hwprov.errors import EngineError, EngineNotFound, EngineUnreachable
 
 T = TypeVar("T")
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
-
-# How each owner labels a container with its compose service.
-COMPOSE_PROJECT = "com.docker.compose.project"
-COMPOSE_SERVICE = "com.docker.compose.service"
-BALENA_SERVICE = "io.balena.service-name"
-BALENA_SUPERVISED = "io.balena.supervised"
 
 
 def _call(what: str, fn: Callable[[], T]) -> T:
     try:
         return fn()
     except docker.errors.NotFound as err:
-        raise EngineError(f"{what}: not found ({err.explanation})") from err
+        raise EngineNotFound(f"{what}: not found ({err.explanation})") from err
     except docker.errors.APIError as err:
         raise EngineError(f"{what}: the engine refused: {err.explanation or err}") from err
     except (requests.exceptions.ConnectionError, FileNotFoundError, ConnectionError) as err:
-        raise EngineError(f"{what}: the engine is not reachable ({err})") from err
+        raise EngineUnreachable(f"{what}: the engine is not reachable ({err})") from err
+
+
+class EngineAPI(Protocol):
+    """The engine calls the reconciler makes: `Engine` here, an in-memory fake in unit tests.
+
+    Each raises EngineNotFound for a container that is gone, EngineUnreachable when no
+    engine answers, and EngineError when the engine refused.
+    """
+
+    def containers(self) -> list[dict[str, Any]]: ...
+    def inspect(self, container: str) -> dict[str, Any]: ...
+    def create(self, body: Mapping[str, Any], name: str) -> str: ...
+    def connect(self, container: str, network: str, endpoint: Mapping[str, Any]) -> None: ...
+    def start(self, container: str) -> None: ...
+    def stop(self, container: str, timeout: int | None = None) -> None: ...
+    def kill(self, container: str) -> None: ...
+    def rename(self, container: str, name: str) -> None: ...
+    def remove(self, container: str, force: bool = False) -> None: ...
+
+
+@dataclass
+class Backoff:
+    """Doubling waits while the engine is away, reset when it answers again."""
+
+    first_s: float = 0.5
+    max_s: float = 30.0
+    delay_s: float = 0.5
+
+    def next(self) -> float:
+        delay, self.delay_s = self.delay_s, min(self.delay_s * 2, self.max_s)
+        return delay
+
+    def reset(self) -> None:
+        self.delay_s = self.first_s
 
 
 class Engine:
-    def __init__(self, base_url: str | None = None, timeout: float = 30) -> None:
+    def __init__(self, base_url: str | None = None, timeout: float | None = 30) -> None:
         self.base_url = base_url or os.environ.get("DOCKER_HOST") or DEFAULT_SOCKET
         try:
             self.api = docker.APIClient(base_url=self.base_url, version="auto", timeout=timeout)
         except docker.errors.DockerException as err:
-            raise EngineError(f"cannot reach the engine at {self.base_url}: {err}") from err
+            raise EngineUnreachable(f"cannot reach the engine at {self.base_url}: {err}") from err
 
     def close(self) -> None:
         self.api.close()
@@ -98,8 +127,27 @@ class Engine:
         # Never v=True: named volumes outlive every container hwprov removes.
         _call(f"remove {container}", lambda: self.api.remove_container(container, force=force))
 
-    def events(self, filters: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
-        return _call("events", lambda: self.api.events(decode=True, filters=dict(filters)))
+    def events(self, filters: Mapping[str, Any]) -> EventStream:
+        """The engine's event stream; an engine built with timeout=None waits on it forever."""
+        return EventStream(
+            _call("events", lambda: self.api.events(decode=True, filters=dict(filters)))
+        )
+
+
+class EventStream:
+    """Decoded events until the engine goes away (EngineUnreachable) or `close` is called."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        try:
+            yield from self._stream
+        except (requests.exceptions.RequestException, OSError) as err:
+            raise EngineUnreachable(f"events: the stream broke ({err})") from err
+
+    def close(self) -> None:
+        self._stream.close()  # unblocks a reader waiting in __iter__
 
 
 class HostPaths:

@@ -13,28 +13,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import docker
-import docker.errors
-import requests.exceptions
-
-from hwprov.containers.engine import BALENA_SERVICE, COMPOSE_PROJECT, COMPOSE_SERVICE
-
-MAX_BACKOFF_S = 30.0
+from hwprov.containers.engine import Backoff, Engine, EventStream
+from hwprov.containers.labels import service_of
+from hwprov.errors import EngineError
 
 
 @dataclass(frozen=True, slots=True)
 class ContainerStarted:
     container: str  # full id
     service: str
-
-
-def service_of(labels: Mapping[str, str], project: str | None) -> str | None:
-    """The compose service a container belongs to, if it is one of this project's."""
-    if COMPOSE_SERVICE in labels:
-        if project and labels.get(COMPOSE_PROJECT) != project:
-            return None
-        return labels[COMPOSE_SERVICE]
-    return labels.get(BALENA_SERVICE)
 
 
 class EngineWatch:
@@ -56,7 +43,7 @@ class EngineWatch:
         self.put = put
         self.on_reconnect = on_reconnect
         self._stop = threading.Event()
-        self._stream: Any = None
+        self._stream: EventStream | None = None
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="hwprov-engine-events", daemon=True)
 
@@ -71,12 +58,13 @@ class EngineWatch:
         self._thread.join(timeout=5)
 
     def _run(self) -> None:
-        backoff, failed = 0.5, False
+        backoff, failed = Backoff(), False
         while not self._stop.is_set():
-            api = None
+            engine = None
             try:
-                api = docker.APIClient(base_url=self.base_url, version="auto", timeout=None)
-                stream = api.events(decode=True, filters={"type": "container", "event": ["start"]})
+                # No read timeout: an idle stream is a quiet engine, not a dead one.
+                engine = Engine(self.base_url, timeout=None)
+                stream = engine.events({"type": "container", "event": ["start"]})
                 with self._lock:
                     if self._stop.is_set():
                         stream.close()
@@ -84,23 +72,23 @@ class EngineWatch:
                     self._stream = stream
                 if failed:
                     self.on_reconnect()
-                backoff, failed = 0.5, False
+                backoff.reset()
+                failed = False
                 for event in stream:
                     self._handle(event)
-            except (docker.errors.DockerException, requests.exceptions.RequestException, OSError):
+            except EngineError:
                 pass  # the engine is down or restarting: retried below
             finally:
                 with self._lock:
                     self._stream = None
-                if api is not None:
-                    api.close()
-            if self._stop.wait(backoff):
+                if engine is not None:
+                    engine.close()
+            if self._stop.wait(backoff.next()):
                 return
-            failed, backoff = True, min(backoff * 2, MAX_BACKOFF_S)
+            failed = True
 
     def _handle(self, event: Mapping[str, Any]) -> None:
         actor = event.get("Actor") or {}
-        labels = actor.get("Attributes") or {}
-        service = service_of(labels, self.project)
+        service = service_of(actor.get("Attributes"), self.project)
         if service is not None and actor.get("ID"):
             self.put(ContainerStarted(str(actor["ID"]), service))

@@ -1,5 +1,8 @@
 """Grant a device to a running container without restarting it (cgroup v1, as on balenaOS).
 
+`LiveGrants` decides what to grant (the plan's nodes against what it granted that container
+process before); `grant` and `revoke` do it.
+
 Two steps, both invisible to the engine and to the balena supervisor (which never reads
 DeviceCgroupRules or runtime cgroup state): allow `c M:m` in the container's devices cgroup,
 and create the node inside the container's mount namespace. Revocation is the reverse. A
@@ -18,9 +21,16 @@ import ctypes
 import ctypes.util
 import os
 import stat
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from hwprov.containers.outcome import Outcome, OutcomeAction
+from hwprov.containers.spec import caps_set, name_of
 from hwprov.errors import HwprovError
+from hwprov.planning.plan import ServicePlan
+from hwprov.records import cgroup_rule
 
 CLONE_NEWNS = 0x00020000
 CGROUP_ROOT = Path("/sys/fs/cgroup/devices")
@@ -101,10 +111,77 @@ def grant(
     pid: int, path: str, major: int, minor: int, permissions: str = "rw", gid: int | None = None
 ) -> None:
     """Allow the node, then create it: the app never sees a node it may not open."""
-    _in_child(pid, "devices.allow", f"c {major}:{minor} {permissions}", "mknod", path,
+    _in_child(pid, "devices.allow", rule(major, minor, permissions), "mknod", path,
               major, minor, gid=gid)  # fmt: skip
 
 
 def revoke(pid: int, path: str, major: int, minor: int) -> None:
     """Deny first, then remove the node: an open in between fails instead of succeeding."""
-    _in_child(pid, "devices.deny", f"c {major}:{minor} rwm", "unlink", path)
+    _in_child(pid, "devices.deny", rule(major, minor, "rwm"), "unlink", path)
+
+
+def rule(major: int, minor: int, permissions: str) -> str:
+    # The same text as a DeviceNode's cgroup rule and the engine's DeviceCgroupRules.
+    found = cgroup_rule(major, minor, permissions)
+    if found is None:  # pragma: no cover - both numbers are given
+        raise LiveGrantError(f"no cgroup rule for {major}:{minor}")
+    return found
+
+
+Node = tuple[int, int, str]  # major, minor, permissions
+
+
+@dataclass
+class LiveGrants:
+    """What each running container process was granted live, and the passes that keep it so.
+
+    Remembered per (container, pid): a restart gives the container a fresh /dev and cgroup, so
+    the next pass sees a new pid and grants again.
+    """
+
+    host_path: Callable[[str], str] = lambda p: p
+    _granted: dict[tuple[str, int], dict[str, Node]] = field(default_factory=dict)
+
+    def sync(self, plan: ServicePlan, attrs: Mapping[str, Any], dry_run: bool) -> Outcome:
+        """Give the running container exactly the plan's nodes, without touching its config."""
+        name, state = name_of(attrs), attrs.get("State") or {}
+        if not state.get("Running"):
+            detail = "not running: granted when it starts"
+            return Outcome(plan.service, name, OutcomeAction.UNCHANGED, detail)
+        key = (str(attrs["Id"]), int(state["Pid"]))
+        want: dict[str, Node] = {}
+        for d in plan.devices:
+            try:
+                st = os.stat(self.host_path(d.host))
+            except OSError as err:
+                detail = f"{d.host}: {err.strerror}"
+                return Outcome(plan.service, name, OutcomeAction.FAILED, detail)
+            want[d.container] = (os.major(st.st_rdev), os.minor(st.st_rdev), d.permissions)
+        have = self._granted.get(key, {})
+        changes = tuple(
+            [f"+ {p} {rule(*node)}" for p, node in sorted(want.items()) if have.get(p) != node]
+            + [f"- {p}" for p in sorted(set(have) - set(want))]
+        )
+        caps = sorted({c.value for c in plan.capabilities} - _caps_of(attrs))
+        note = f"needs {caps} at create (hwprov migrate)" if caps else ""
+        if not changes:
+            return Outcome(plan.service, name, OutcomeAction.UNCHANGED, note)
+        if dry_run:
+            return Outcome(plan.service, name, OutcomeAction.WOULD_GRANT, note, changes)
+        try:
+            for path in sorted(set(have) - set(want)):
+                major, minor, _ = have[path]
+                revoke(key[1], path, major, minor)
+            for path, (major, minor, perms) in sorted(want.items()):
+                if have.get(path) != (major, minor, perms):
+                    grant(key[1], path, major, minor, perms)
+        except LiveGrantError as err:
+            return Outcome(plan.service, name, OutcomeAction.FAILED, str(err), changes)
+        self._granted = {k: v for k, v in self._granted.items() if k[0] != key[0]}
+        self._granted[key] = want
+        detail = "cgroup strategy, no restart" + (f"; {note}" if note else "")
+        return Outcome(plan.service, name, OutcomeAction.GRANTED, detail, changes)
+
+
+def _caps_of(attrs: Mapping[str, Any]) -> set[str]:
+    return caps_set((attrs.get("HostConfig") or {}).get("CapAdd"))

@@ -9,7 +9,7 @@ hardware fields. `Privileged` is always false on what hwprov creates.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,13 +24,22 @@ HELD_LABEL = "io.hwprov.held"
 
 @dataclass(frozen=True, slots=True)
 class HardwareSpec:
-    devices: tuple[tuple[str, str, str], ...]  # (PathOnHost, PathInContainer, CgroupPermissions)
-    cap_add: tuple[str, ...]
-    group_add: tuple[str, ...]
-    binds: tuple[str, ...]  # "source:target[:ro]" to be present
-    env: tuple[str, ...]  # "NAME=value" to be present
-    network_mode: str | None  # None: leave as it is
+    devices: tuple[tuple[str, str, str], ...] = ()  # (PathOnHost, PathInContainer, CgroupPerms)
+    cap_add: tuple[str, ...] = ()
+    group_add: tuple[str, ...] = ()
+    binds: tuple[str, ...] = ()  # "source:target[:ro]" to be present
+    env: tuple[str, ...] = ()  # "NAME=value" to be present
+    network_mode: str | None = None  # None: leave as it is
     held: str | None = None  # keep it stopped, for this reason (HELD_LABEL)
+
+
+def name_of(attrs: Mapping[str, Any]) -> str:
+    """A container's name from its inspect document, without the engine's leading '/'."""
+    return str(attrs.get("Name", "")).lstrip("/")
+
+
+def labels_of(attrs: Mapping[str, Any]) -> dict[str, str]:
+    return dict((attrs.get("Config") or {}).get("Labels") or {})
 
 
 def wanted(plan: ServicePlan, host_path: HostPath = lambda p: p) -> HardwareSpec:
@@ -57,9 +66,9 @@ def _devices(host: Mapping[str, Any]) -> tuple[tuple[str, str, str], ...]:
     )
 
 
-def caps_set(caps: object) -> set[str]:
+def caps_set(caps: Iterable[str] | None) -> set[str]:
     # The engine accepts "CAP_SYS_RAWIO" and "SYS_RAWIO" alike; compare without the prefix.
-    return {str(c).upper().removeprefix("CAP_") for c in caps or ()}  # type: ignore[attr-defined]
+    return {str(c).upper().removeprefix("CAP_") for c in caps or ()}
 
 
 def differences(attrs: Mapping[str, Any], spec: HardwareSpec) -> list[str]:
@@ -91,7 +100,7 @@ def differences(attrs: Mapping[str, Any], spec: HardwareSpec) -> list[str]:
 
 
 def held_for(attrs: Mapping[str, Any]) -> str | None:
-    return ((attrs.get("Config") or {}).get("Labels") or {}).get(HELD_LABEL)
+    return labels_of(attrs).get(HELD_LABEL)
 
 
 def _target(bind: str) -> str:
@@ -99,8 +108,8 @@ def _target(bind: str) -> str:
     return parts[1] if len(parts) > 1 else parts[0]
 
 
-def _missing_binds(current: object, wanted_binds: tuple[str, ...]) -> list[str]:
-    have = {_target(b) for b in current}  # type: ignore[attr-defined]
+def _missing_binds(current: Iterable[str], wanted_binds: tuple[str, ...]) -> list[str]:
+    have = {_target(b) for b in current}
     return [b for b in wanted_binds if _target(b) not in have]
 
 

@@ -14,11 +14,11 @@ from typing import Any
 
 import yaml
 
+from hwprov.daemon.decisions import LOG_FORMATS
 from hwprov.errors import HwprovError
+from hwprov.records import UnplugPolicy
 
 DEFAULT_FILE = Path("/etc/hwprov/config.yaml")
-UNPLUG_POLICIES = ("recreate", "stop")
-LOG_FORMATS = ("json", "text")
 
 
 class ConfigError(HwprovError):
@@ -33,7 +33,7 @@ class Config:
     engine: str | None = None  # None: $DOCKER_HOST, then the local socket
     debounce_ms: float = 0.0
     settle_ms: float = 500.0
-    on_unplug: str = "recreate"
+    on_unplug: UnplugPolicy = UnplugPolicy.RECREATE
     disable: tuple[str, ...] = ()
     log_format: str = "json"
 
@@ -68,8 +68,11 @@ def _value(name: str, raw: Any, source: str, key: str) -> Any:
         if not isinstance(items, list | tuple):
             raise ConfigError(source, key, "expected a list of plugin names")
         return tuple(str(i).strip() for i in items if str(i).strip())
-    if name == "on_unplug" and raw not in UNPLUG_POLICIES:
-        raise ConfigError(source, key, f"expected one of {', '.join(UNPLUG_POLICIES)}")
+    if name == "on_unplug":
+        try:
+            return UnplugPolicy(raw)
+        except ValueError:
+            raise ConfigError(source, key, f"expected one of {', '.join(UnplugPolicy)}") from None
     if name == "log_format" and raw not in LOG_FORMATS:
         raise ConfigError(source, key, f"expected one of {', '.join(LOG_FORMATS)}")
     return None if raw is None else str(raw)

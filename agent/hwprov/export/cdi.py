@@ -1,39 +1,31 @@
 """Container Device Interface (CDI) specs for the attached hardware: records in, plain dicts out.
 
 One spec per kind: a CDI spec has exactly one `kind` (vendor/class), and the class is what users
-type, `docker run --device hwprov.io/i2c=1`. The spec's JSON schema checks shapes only, so
-`problems()` carries the rules the runtimes' loader (tags.cncf.io/container-device-interface
-v0.6.0: pkg/parser, pkg/cdi) applies on top: names, known fields, the minimum version.
+type, `docker run --device hwprov.io/i2c=1`. What a device's entry does to the container is its
+plugin's grant, the same record `hwprov plan` maps, so a third-party kind gets a spec with no
+code here; what a grant asks for that CDI cannot carry is named in the spec's annotations.
+The spec's JSON schema checks shapes only, so `problems()` carries the rules the runtimes'
+loader (tags.cncf.io/container-device-interface v0.6.0: pkg/parser, pkg/cdi) applies on top:
+names, known fields, the minimum version.
 """
 
 from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from hwprov.records import Hardware, Kind
+from hwprov.records import DeviceNode, Grant, GrantFn, Hardware, Kind, Mount
 
 # hostPath and digit-first names ("1") need 0.5.0, annotations 0.6.0; 0.6.x is the newest that
 # Docker 25/26 and podman 4.x load (a spec newer than the loader knows is rejected whole).
 CDI_VERSION = "0.6.0"
 VENDOR = "hwprov.io"
-# Same as `hwprov plan` (plugins/grants.py node_of): the runtime creates the node itself, so the
-# container never needs mknod ('m').
-PERMISSIONS = "rw"
-# The bluetooth plugin's convention (balena's io.balena.features.dbus), so one image works
-# under `hwprov apply` and under CDI alike.
-DBUS_HOST = "/run/dbus"
-DBUS_CONTAINER = "/host/run/dbus"
-BLUETOOTH_ALSO_NEEDS = "--network host --cap-add NET_ADMIN --cap-add NET_RAW"
-BLUETOOTH_WHY = (
-    "CDI cannot express host network or capabilities: AF_BLUETOOTH sockets exist only in the "
-    "host network namespace, and the mgmt socket needs NET_ADMIN; pass these to docker run"
-)
-# Kinds whose nodes are character devices: their numbers go in the spec. For other kinds
-# (third-party plugins) the runtime reads type and numbers from the host node itself.
-CHAR_KINDS = frozenset({Kind.I2C, Kind.SERIAL, Kind.GPIO})
+# A bind that brings no device nodes, setuid programs or executables of the host's along with it;
+# rbind so that mounts below the source (a tmpfs /run/dbus) come too.
+MOUNT_OPTIONS = ("rbind", "nosuid", "nodev", "noexec")
 
 _NOT_IN_NAME = re.compile(r"[^A-Za-z0-9_.:-]+")
 _NOT_IN_CLASS = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -85,46 +77,45 @@ def _natural(name: str) -> list[Any]:
     return [int(p) if i % 2 else p for i, p in enumerate(re.split(r"(\d+)", name))]
 
 
-def _node(path: str, host: str, hw: Hardware) -> dict[str, Any]:
+def _node(d: DeviceNode, path: str) -> dict[str, Any]:
     node: dict[str, Any] = {"path": path}
-    if host != path:
-        node["hostPath"] = host
-    if hw.kind in CHAR_KINDS and hw.major is not None and hw.minor is not None:
-        node |= {"type": "c", "major": hw.major, "minor": hw.minor}
-    node["permissions"] = PERMISSIONS
+    if d.path_on_host != path:
+        node["hostPath"] = d.path_on_host
+    # Without the numbers the runtime reads type and numbers from the host node itself.
+    if d.major is not None and d.minor is not None:
+        node |= {"type": d.node_type, "major": d.major, "minor": d.minor}
+    if d.permissions:  # empty would mean the runtime's default, rwm
+        node["permissions"] = d.permissions
     return node
 
 
+def _mount(m: Mount) -> dict[str, Any]:
+    options = [*MOUNT_OPTIONS, "ro"] if m.read_only else list(MOUNT_OPTIONS)
+    return {"hostPath": m.source, "containerPath": m.target, "options": options}
+
+
 def _by_id(hw: Hardware) -> str | None:
-    # The plugin computes by_id from sysfs when there is no udev database (no links).
-    by_id = hw.details.get("by_id") or next(
-        (link for link in hw.links if link.startswith("/dev/serial/by-id/")), None
-    )
+    # A plugin may compute by_id from sysfs when there is no udev database (no links).
+    by_id = hw.details.get("by_id") or next((link for link in hw.links if "/by-id/" in link), None)
     return by_id if by_id and by_id != hw.node else None
 
 
-def container_edits(hw: Hardware) -> dict[str, Any]:
-    """What the runtime adds to the container for this one device; empty if CDI cannot."""
-    if hw.kind == Kind.BLUETOOTH:
-        # hciN has no node: the container reaches bluetoothd over the host's system D-Bus.
-        return {
-            "env": [f"DBUS_SYSTEM_BUS_ADDRESS=unix:path={DBUS_CONTAINER}/system_bus_socket"],
-            "mounts": [
-                {
-                    "hostPath": DBUS_HOST,
-                    "containerPath": DBUS_CONTAINER,
-                    # a directory, not the socket file: bluetoothd/dbus restarts replace the socket
-                    "options": ["rbind", "nosuid", "nodev", "noexec"],
-                }
-            ],
-        }
-    if hw.node is None:
-        return {}
-    nodes = [_node(hw.node, hw.node, hw)]
-    if hw.kind == Kind.SERIAL and (by_id := _by_id(hw)):
+def container_edits(hw: Hardware, g: Grant) -> dict[str, Any]:
+    """What the runtime adds to the container for this grant; empty if CDI can carry none of it."""
+    nodes = [_node(d, d.path_in_container) for d in g.devices]
+    own = next((d for d in g.devices if d.path_on_host == hw.node), None)
+    by_id = _by_id(hw)
+    if own and by_id and all(n["path"] != by_id for n in nodes):
         # Same node again at its stable name, so configs that say by-id work unchanged.
-        nodes.append(_node(by_id, hw.node, hw))
-    return {"deviceNodes": nodes}
+        nodes.append(_node(own, by_id))
+    edits: dict[str, Any] = {}
+    if g.env:
+        edits["env"] = [f"{name}={value}" for name, value in g.env.items()]
+    if nodes:
+        edits["deviceNodes"] = nodes
+    if g.mounts:
+        edits["mounts"] = [_mount(m) for m in g.mounts]
+    return edits
 
 
 def _annotations(hw: Hardware) -> dict[str, str]:
@@ -134,38 +125,69 @@ def _annotations(hw: Hardware) -> dict[str, str]:
     return notes
 
 
-def build_specs(hardware: Iterable[Hardware]) -> list[dict[str, Any]]:
+def cannot_express(grants: Iterable[Grant]) -> dict[str, str]:
+    """What these grants ask for beyond CDI (network mode, capabilities), as spec annotations.
+
+    `also-needs` is the docker run flags, network first, then capabilities in the order the
+    grants give them; `why` says what CDI lacks and gives the grants' own reasons.
+    """
+    wanting = [g for g in grants if g.network_mode or g.capabilities]
+    networks = list(dict.fromkeys(g.network_mode for g in wanting if g.network_mode))
+    caps = list(dict.fromkeys(c for g in wanting for c in g.capabilities))
+    if not wanting:
+        return {}
+    flags = [f"--network {n}" for n in networks] + [f"--cap-add {c}" for c in caps]
+    lacking = ["the host network" if n == "host" else f"network mode {n}" for n in networks]
+    lacking += ["capabilities"] if caps else []
+    reasons = "; ".join(dict.fromkeys(g.reason for g in wanting))
+    return {
+        f"{VENDOR}/also-needs": " ".join(flags),
+        f"{VENDOR}/why": (
+            f"CDI cannot express {' or '.join(lacking)}; pass these to docker run. {reasons}"
+        ),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    hardware: Hardware
+    grant: Grant
+    edits: dict[str, Any]
+
+
+def build_specs(hardware: Iterable[Hardware], grant: GrantFn) -> list[dict[str, Any]]:
     """One CDI spec per kind, classes in order, devices in natural name order.
 
     Left out: explicit-only hardware (/dev/mem: a spec file would make it a one-flag grant, and
-    it needs CAP_SYS_RAWIO, which CDI cannot give) and hardware with nothing CDI can carry.
+    it needs CAP_SYS_RAWIO, which CDI cannot give), hardware no plugin grants, and grants with
+    nothing CDI can carry (no node, mount or variable).
     """
-    by_class: dict[str, list[Hardware]] = defaultdict(list)
+    by_class: dict[str, list[_Entry]] = defaultdict(list)
     for hw in hardware:
-        if not hw.explicit_only and container_edits(hw):
-            by_class[class_name(hw.kind)].append(hw)
+        if hw.explicit_only or (g := grant(hw)) is None:
+            continue
+        if edits := container_edits(hw, g):
+            by_class[class_name(hw.kind)].append(_Entry(hw, g, edits))
     return [_spec(cls, by_class[cls]) for cls in sorted(by_class)]
 
 
-def _spec(cls: str, hardware: list[Hardware]) -> dict[str, Any]:
+def _spec(cls: str, entries: Sequence[_Entry]) -> dict[str, Any]:
     devices: list[dict[str, Any]] = []
     taken: set[str] = set()
-    for hw in sorted(hardware, key=lambda h: h.id):  # by identity, so suffixes are stable
-        base = name = device_name(hw)
+    ordered = sorted(entries, key=lambda e: e.hardware.id)  # by identity: stable suffixes
+    for e in ordered:
+        base = name = device_name(e.hardware)
         n = 1
         while name in taken:
             n += 1
             name = f"{base}-{n}"
         taken.add(name)
         devices.append(
-            {"name": name, "annotations": _annotations(hw), "containerEdits": container_edits(hw)}
+            {"name": name, "annotations": _annotations(e.hardware), "containerEdits": e.edits}
         )
     spec: dict[str, Any] = {"cdiVersion": CDI_VERSION, "kind": f"{VENDOR}/{cls}"}
-    if cls == Kind.BLUETOOTH:
-        spec["annotations"] = {
-            f"{VENDOR}/also-needs": BLUETOOTH_ALSO_NEEDS,
-            f"{VENDOR}/why": BLUETOOTH_WHY,
-        }
+    if notes := cannot_express(e.grant for e in ordered):
+        spec["annotations"] = notes
     spec["devices"] = sorted(devices, key=lambda d: _natural(d["name"]))
     return spec
 

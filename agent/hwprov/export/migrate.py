@@ -14,15 +14,14 @@ so comments and formatting survive; where a key is written in a form this cannot
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from hwprov.compose.model import Project, Service
 from hwprov.planning.matchlabels import PREFIX, parse_match
 from hwprov.planning.plan import Plan, ServicePlan
-from hwprov.records import Grant, Hardware
+from hwprov.records import GrantFn, Hardware
 
-GrantFn = Callable[[Hardware], Grant | None]
 _KEY = re.compile(r"^(\s*)([A-Za-z0-9_.-]+):(.*)$")
 _TRUE = re.compile(r"^\s*privileged:\s*(true|True|TRUE|yes|'true'|\"true\")\s*(#.*)?$")
 

@@ -8,10 +8,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterable
 
-from hwprov.hardware.udev import UdevEvent
 from hwprov.plugins.host import PluginHost
 from hwprov.plugins.i2cprobe import ProbeIO
-from hwprov.records import Action, Hardware, HardwareEvent, UdevDevice
+from hwprov.records import Action, Hardware, HardwareEvent, UdevDevice, UdevEvent
 
 
 class Inventory:

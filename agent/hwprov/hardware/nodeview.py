@@ -10,16 +10,26 @@ import os
 import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
+from enum import StrEnum
 
 DEV = "/dev"
 MAX_DIR_NODES = 4096  # /dev/bus/usb on a busy hub has tens; anything near this is a mistake
+
+
+class NodeType(StrEnum):
+    CHAR = "char"
+    BLOCK = "block"
+    DIR = "dir"  # its nodes are meant (compose maps a directory's device nodes)
+    MISSING = "missing"
+    OTHER = "other"  # exists, not a device node
+    OUTSIDE = "outside"  # resolves outside /dev
 
 
 @dataclass(frozen=True, slots=True)
 class NodeInfo:
     path: str
     resolved: str | None
-    type: str  # "char", "block", "dir", "missing", "other", "outside" (escapes /dev)
+    type: NodeType
     major: int | None = None
     minor: int | None = None
     members: tuple[NodeInfo, ...] = ()  # the nodes below a directory
@@ -30,20 +40,20 @@ def inside_dev(path: str) -> bool:
 
 
 def _node(path: str, resolved: str, st: os.stat_result) -> NodeInfo:
-    kind = "char" if stat.S_ISCHR(st.st_mode) else "block"
+    kind = NodeType.CHAR if stat.S_ISCHR(st.st_mode) else NodeType.BLOCK
     return NodeInfo(path, resolved, kind, os.major(st.st_rdev), os.minor(st.st_rdev))
 
 
 def inspect_path(path: str) -> NodeInfo:
     if not path.startswith("/") or ".." in path.split("/"):
-        return NodeInfo(path, None, "outside")
+        return NodeInfo(path, None, NodeType.OUTSIDE)
     resolved = os.path.realpath(path)
     if not inside_dev(resolved):
-        return NodeInfo(path, resolved, "outside" if inside_dev(path) else "other")
+        return NodeInfo(path, resolved, NodeType.OUTSIDE if inside_dev(path) else NodeType.OTHER)
     try:
         st = os.stat(resolved)
     except OSError:
-        return NodeInfo(path, resolved, "missing")
+        return NodeInfo(path, resolved, NodeType.MISSING)
     if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
         return _node(path, resolved, st)
     if stat.S_ISDIR(st.st_mode):
@@ -59,8 +69,8 @@ def inspect_path(path: str) -> NodeInfo:
                     members.append(_node(full, full, fst))
                 if len(members) >= MAX_DIR_NODES:
                     break
-        return NodeInfo(path, resolved, "dir", members=tuple(members))
-    return NodeInfo(path, resolved, "other")
+        return NodeInfo(path, resolved, NodeType.DIR, members=tuple(members))
+    return NodeInfo(path, resolved, NodeType.OTHER)
 
 
 def inspect_paths(paths: Iterable[str]) -> dict[str, NodeInfo]:

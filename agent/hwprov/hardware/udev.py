@@ -12,14 +12,15 @@ import os
 import queue
 import stat
 import threading
+import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 
 import pyudev
 
 from hwprov.errors import UdevError
-from hwprov.records import Action, Ancestor, Props, UdevDevice
+from hwprov.records import Action, Ancestor, Props, UdevDevice, UdevEvent
 
 log = logging.getLogger(__name__)
 
@@ -31,12 +32,6 @@ RECEIVE_BUFFER = 32 * 1024 * 1024
 MAX_VALUE = 4096
 
 
-@dataclass(frozen=True, slots=True)
-class UdevEvent:
-    action: Action
-    device: UdevDevice
-
-
 def _text(value: object) -> str:
     if isinstance(value, bytes):
         value = value.decode("utf-8", errors="replace")
@@ -45,7 +40,7 @@ def _text(value: object) -> str:
 
 
 def _properties(dev: pyudev.Device) -> dict[str, str]:
-    props = {}
+    props: dict[str, str] = {}
     try:
         keys = list(dev.properties)
     except (UnicodeDecodeError, OSError):
@@ -221,26 +216,32 @@ class UdevMonitor:
             self._observer.stop()
 
     def batches(self, timeout: float | None = None) -> Iterator[list[object]]:
-        """Block for the next event, then take whatever else is already queued with it.
+        """Bursts of events, until none comes for `timeout` seconds (None: forever)."""
+        while (burst := next_burst(self.events, timeout=timeout)) is not None:
+            yield burst
 
-        The first event of a burst is never delayed by a debounce window; the rest of the
-        burst, already queued behind it, is handled in the same batch.
-        """
-        while True:
-            try:
-                first = self.events.get(timeout=timeout)
-            except queue.Empty:
-                return
-            batch = [first]
-            while True:
-                try:
-                    batch.append(self.events.get_nowait())
-                except queue.Empty:
-                    break
-            yield batch
+
+def next_burst(
+    events: queue.Queue[object], window_s: float = 0.0, timeout: float | None = None
+) -> list[object] | None:
+    """Block for the next item, then take whatever else is queued with it or arrives within
+    `window_s`; None when nothing came for `timeout` seconds.
+
+    The first event of a burst is never delayed by the window; the rest of the burst, queued
+    behind it, is handled in the same batch, so a hub re-enumerating costs one pass.
+    """
+    try:
+        burst = [events.get(timeout=timeout)]
+    except queue.Empty:
+        return None
+    deadline = time.monotonic() + window_s
+    while True:
+        left = deadline - time.monotonic()
+        try:
+            burst.append(events.get(timeout=left) if left > 0 else events.get_nowait())
+        except queue.Empty:
+            return burst
 
 
 def _with_node(device: UdevDevice, node: str) -> UdevDevice:
-    from dataclasses import replace
-
     return replace(device, node=node)

@@ -3,10 +3,7 @@ and the pure planner (the only I/O here is looking at the paths `devices:` names
 
 from __future__ import annotations
 
-import os
-import re
 from collections.abc import Sequence
-from pathlib import Path
 
 from hwprov.compose.model import Project
 from hwprov.hardware.nodeview import inspect_paths
@@ -15,12 +12,6 @@ from hwprov.planning.planner import make_plan
 from hwprov.planning.requirements import requirements_of
 from hwprov.plugins.host import PluginHost
 from hwprov.records import Hardware
-
-
-def project_name(compose_file: Path, declared: str | None = None) -> str:
-    """As docker compose names it: `name:`, else COMPOSE_PROJECT_NAME, else the folder name."""
-    raw = declared or os.environ.get("COMPOSE_PROJECT_NAME") or compose_file.resolve().parent.name
-    return re.sub(r"[^a-z0-9_-]", "", raw.lower())
 
 
 def build_plan(project: Project, hardware: Sequence[Hardware], host: PluginHost) -> Plan:

@@ -17,12 +17,11 @@ import fnmatch
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from hwprov.records import Hardware, Props
+from hwprov.records import Hardware, Props, UnplugPolicy
 
 PREFIX = "io.hwprov.device."
 ENABLE_LABEL = "io.hwprov.enable"
 ON_UNPLUG_LABEL = "io.hwprov.on-unplug"
-UNPLUG_POLICIES = ("recreate", "stop")
 
 
 def _glob(value: str, candidates: list[str]) -> bool:
@@ -137,12 +136,13 @@ def enabled(labels: Mapping[str, str]) -> bool:
     return str(labels.get(ENABLE_LABEL, "true")).strip().lower() not in ("false", "0", "no", "off")
 
 
-def on_unplug(labels: Mapping[str, str]) -> str | None:
+def on_unplug(labels: Mapping[str, str]) -> UnplugPolicy | None:
     """The service's unplug policy, or None to use hwprov's default."""
     value = labels.get(ON_UNPLUG_LABEL)
     if value is None:
         return None
-    policy = str(value).strip().lower()
-    if policy not in UNPLUG_POLICIES:
-        raise LabelSyntaxError(f"'{value}' is not an unplug policy (expected recreate or stop)")
-    return policy
+    try:
+        return UnplugPolicy(str(value).strip().lower())
+    except ValueError:
+        expected = " or ".join(UnplugPolicy)
+        raise LabelSyntaxError(f"'{value}' is not an unplug policy (expected {expected})") from None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from hwprov.records import cgroup_rule, to_json
+from hwprov.records import UnplugPolicy, cgroup_rule, to_json
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +59,7 @@ class ServicePlan:
     notes: tuple[str, ...] = ()
     was_privileged: bool = False
     managed: bool = True  # False when the service opted out with io.hwprov.enable=false
-    on_unplug: str | None = None  # io.hwprov.on-unplug; None: the daemon's default
+    on_unplug: UnplugPolicy | None = None  # io.hwprov.on-unplug; None: the daemon's default
     hardware: tuple[str, ...] = ()  # ids of the hardware granted, devices or not
 
     @property
@@ -68,7 +68,7 @@ class ServicePlan:
         return False
 
     def to_json(self) -> dict[str, Any]:
-        doc = to_json(self)
+        doc: dict[str, Any] = to_json(self)
         doc["privileged"] = False
         return doc
 

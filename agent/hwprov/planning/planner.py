@@ -14,26 +14,15 @@ Policy, in one place:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from hwprov.hardware.nodeview import NodeInfo
+from hwprov.features import FEATURES
+from hwprov.hardware.nodeview import NodeInfo, NodeType
 from hwprov.planning.plan import Plan, PlannedDevice, PlannedMount, ServicePlan, Setting, Unmet
 from hwprov.planning.requirements import DeclaredNode, Requirements
-from hwprov.records import Grant, Hardware
+from hwprov.records import Grant, GrantFn, Hardware, UnplugPolicy
 
-GrantFn = Callable[[Hardware], Grant | None]
-
-# What the balena supervisor mounts for each feature label (src/compose/utils.ts,
-# addFeaturesFromLabels), so a plain-Docker host gives the same access.
-FEATURE_MOUNTS: dict[str, tuple[tuple[str, str, bool], ...]] = {
-    "dbus": (("/run/dbus", "/host/run/dbus", False),),
-    "sysfs": (("/sys", "/sys", False),),
-    "procfs": (("/proc", "/proc", False),),
-    "kernel-modules": (("/lib/modules", "/lib/modules", True),),
-    "firmware": (("/lib/firmware", "/lib/firmware", True),),
-}
-FEATURE_ENV = {"dbus": ("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=/host/run/dbus/system_bus_socket")}
 DEFAULT_PERMISSIONS = "rw"
 
 
@@ -67,7 +56,7 @@ class _Builder:
         if g.network_mode and g.network_mode != declared_network and self.network is None:
             self.network = Setting(g.network_mode, f"{why}: {g.reason}")
 
-    def build(self, was_privileged: bool, on_unplug: str | None = None) -> ServicePlan:
+    def build(self, was_privileged: bool, on_unplug: UnplugPolicy | None = None) -> ServicePlan:
         return ServicePlan(
             service=self.service,
             devices=tuple(sorted(self.devices.values(), key=lambda d: (d.container, d.host))),
@@ -102,18 +91,18 @@ def _declared(
         # The engine would refuse them; mapping with guessed permissions would grant too much.
         b.notes.append(f"{label}: permissions '{perms}' are not letters of 'rwm'; not mapped")
         return
-    if info is None or info.type == "missing":
+    if info is None or info.type == NodeType.MISSING:
         b.unmet.append(
             Unmet(node.host, False, f"{label}: absent now; hwprov maps it when it appears")
         )
         return
-    if info.type == "outside":
+    if info.type == NodeType.OUTSIDE:
         b.notes.append(f"{label}: resolves outside /dev ({info.resolved}); not mapped")
         return
-    if info.type == "other":
+    if info.type == NodeType.OTHER:
         b.notes.append(f"{label}: not a device node; not mapped")
         return
-    if info.type == "dir":
+    if info.type == NodeType.DIR:
         for member in info.members:
             rel = member.path[len(info.resolved or node.host) :]
             target = node.container.rstrip("/") + rel
@@ -170,14 +159,14 @@ def plan_service(
                 _hardware_grant(b, req, hw, g, f"{label}: {hw.kind} {hw.name}", single_path)
     for cap in req.capabilities:
         b.caps.setdefault(cap, "declared in cap_add")
-    for feature in req.features:
-        for source, target, ro in FEATURE_MOUNTS.get(feature, ()):
+    # the supervisor's own table (hwprov.features), so a plain-Docker host gives the same access
+    for feature in (FEATURES[f] for f in req.features if f in FEATURES):
+        for m in feature.mounts:
             b.mounts.setdefault(
-                target, PlannedMount(source, target, ro, f"io.balena.features.{feature}")
+                m.target, PlannedMount(m.source, m.target, m.read_only, feature.label)
             )
-        if feature in FEATURE_ENV:
-            name, value = FEATURE_ENV[feature]
-            b.env.setdefault(name, Setting(f"{name}={value}", f"io.balena.features.{feature}"))
+        for name, value in feature.env.items():
+            b.env.setdefault(name, Setting(f"{name}={value}", feature.label))
     if req.privileged:
         _replace_privileged(b, req, hardware, grant)
     return b.build(req.privileged, req.on_unplug)

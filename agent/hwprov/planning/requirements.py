@@ -19,6 +19,7 @@ from hwprov.planning.matchlabels import (
     on_unplug,
     parse_match,
 )
+from hwprov.records import UnplugPolicy
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +41,7 @@ class Requirements:
     network_mode: str | None = None
     privileged: bool = False
     enabled: bool = True
-    on_unplug: str | None = None  # recreate or stop; None: hwprov's default
+    on_unplug: UnplugPolicy | None = None  # None: hwprov's default
 
 
 def requirements_of(service: Service, source: str) -> Requirements:

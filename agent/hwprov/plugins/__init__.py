@@ -5,6 +5,7 @@ third-party example in `tests/plugins/` do): the modules behind it may move, thi
 See docs/hooks.md.
 """
 
+from hwprov.features import DBUS, Feature
 from hwprov.plugins.grants import node_grant, node_groups, node_of
 from hwprov.plugins.hookspecs import hookimpl
 from hwprov.plugins.i2cprobe import (
@@ -31,9 +32,11 @@ from hwprov.records import (
 )
 
 __all__ = [
+    "DBUS",
     "USB_ATTRIBUTES",
     "ChipSignature",
     "DeviceNode",
+    "Feature",
     "Grant",
     "Hardware",
     "Kind",

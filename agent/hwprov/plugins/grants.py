@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import stat
 
+from hwprov.errors import PluginError
 from hwprov.records import DeviceNode, Grant, Hardware
 
 
@@ -12,7 +13,8 @@ def node_of(hardware: Hardware, container_path: str | None = None) -> DeviceNode
 
     No 'm' (mknod): the engine creates the node in the container itself.
     """
-    assert hardware.node is not None, f"{hardware.id} has no device node"
+    if hardware.node is None:  # a plugin bug, reported as that plugin's problem
+        raise PluginError(f"{hardware.id} has no device node to grant")
     return DeviceNode(
         path_on_host=hardware.node,
         path_in_container=container_path or hardware.node,

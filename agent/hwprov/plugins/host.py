@@ -18,6 +18,7 @@ from typing import Any
 
 import pluggy
 
+from hwprov.errors import PluginError
 from hwprov.plugins import hookspecs
 from hwprov.plugins.i2cprobe import ChipSignature, ProbeIO
 from hwprov.records import Grant, Hardware, UdevDevice
@@ -59,7 +60,24 @@ class PluginHost:
                 name = module_name.split(".")[-1]
                 if name not in self.disabled:
                     self.register(importlib.import_module(module_name), name)
+        self._check_pending()
         return self
+
+    def _check_pending(self) -> None:
+        """A hook implementation no spec matches (`hwprov_clasify`) is a problem, not silence:
+        pluggy would never call it. pluggy's check raises at the first; each is reported."""
+        try:
+            self.pm.check_pending()
+        except pluggy.PluginValidationError:
+            hooks = {
+                n: c for n, c in vars(self.pm.hook).items() if isinstance(c, pluggy.HookCaller)
+            }
+            known = ", ".join(sorted(n for n, c in hooks.items() if c.has_spec()))
+            for name, caller in sorted(hooks.items()):
+                for impl in [] if caller.has_spec() else caller.get_hookimpls():
+                    if not impl.optionalhook:
+                        error = PluginError(f"{name} is not a hwprov hook (hooks: {known})")
+                        self._problem(impl.plugin_name, "load", error)
 
     def register(self, plugin: ModuleType | object, name: str) -> None:
         if name in self.disabled:
@@ -75,7 +93,8 @@ class PluginHost:
 
     # -- calling, one implementation at a time -------------------------------------------
 
-    def _call(self, hook_name: str, firstresult: bool, **kwargs: Any) -> list[Any]:
+    def _call(self, hook_name: str, firstresult: bool, **kwargs: Any) -> list[tuple[str, Any]]:
+        """(plugin name, result) of each implementation that returned something."""
         hook = getattr(self.pm.hook, hook_name)
         results = []
         # pluggy calls the implementations last-registered first, trylast ones at the end.
@@ -87,23 +106,23 @@ class PluginHost:
                 self._problem(impl.plugin_name, hook_name, err)
                 continue
             if result is not None:
-                results.append(result)
+                results.append((impl.plugin_name, result))
                 if firstresult:
                     break
         return results
 
     def _first(self, hook_name: str, **kwargs: Any) -> Any:
         results = self._call(hook_name, True, **kwargs)
-        return results[0] if results else None
+        return results[0][1] if results else None
 
     def _collect(self, hook_name: str, check: Callable[[Any], bool], **kwargs: Any) -> list[Any]:
         out = []
-        for result in self._call(hook_name, False, **kwargs):
+        for plugin, result in self._call(hook_name, False, **kwargs):
             for item in result:
                 if check(item):
                     out.append(item)
                 else:
-                    self._problem("?", hook_name, TypeError(f"unexpected item {item!r}"))
+                    self._problem(plugin, hook_name, TypeError(f"unexpected item {item!r}"))
         return out
 
     def subsystems(self) -> list[str]:

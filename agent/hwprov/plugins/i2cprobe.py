@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from hwprov.records import ProbedDevice
 
@@ -32,7 +32,7 @@ class SMBusLike(Protocol):
     def read_byte_data(self, i2c_addr: int, register: int) -> int: ...
     def read_word_data(self, i2c_addr: int, register: int) -> int: ...
     def write_byte_data(self, i2c_addr: int, register: int, value: int) -> None: ...
-    def i2c_rdwr(self, *msgs: object) -> None: ...
+    def i2c_rdwr(self, *msgs: Any) -> None: ...  # smbus2.i2c_msg: only smbus2 builds them
 
 
 class ProbeIO(Protocol):

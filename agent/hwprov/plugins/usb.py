@@ -38,6 +38,17 @@ class UsbIdentity:
         base = f"{vendor}_{model}"
         return f"{base}_{udev_safe(self.serial)}" if self.serial else base
 
+    def details(self) -> dict[str, str | None]:
+        """The identity as Hardware details, under the keys match labels use (docs/labels.md)."""
+        return {
+            "vendor_id": self.vendor_id,
+            "model_id": self.model_id,
+            "serial": self.serial,
+            "manufacturer": self.manufacturer,
+            "product": self.product,
+            "usb_port": self.port_path,
+        }
+
     @property
     def stable_key(self) -> str:
         """vid:pid:serial when the device has a serial number, else where it is plugged."""

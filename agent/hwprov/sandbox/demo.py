@@ -7,7 +7,6 @@ an FTDI adapter is plugged in, and `hwprov apply` gives the GPS service /dev/gps
 
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
@@ -16,7 +15,7 @@ import textwrap
 from pathlib import Path
 
 from hwprov.compose.loader import load_project
-from hwprov.containers.engine import COMPOSE_PROJECT, COMPOSE_SERVICE
+from hwprov.containers.labels import COMPOSE_PROJECT, COMPOSE_SERVICE
 from hwprov.sandbox.dockerd import PrivateEngine
 from hwprov.sandbox.images import BUSYBOX_TAG, ensure_busybox
 
@@ -36,17 +35,6 @@ services:
     labels:
       io.hwprov.device.gps: "kind=serial, vendor=0403, model=6001, path=/dev/gps"
 """
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "demo",
-        help="the demo: a simulated Raspberry Pi 4, a private engine, a sensor plugged in",
-        description="Start a private Docker engine and a simulated Raspberry Pi 4, create a "
-        "small compose project, and show hwprov giving each service its hardware.",
-        epilog="example: hwprov demo",
-    )
-    p.set_defaults(func=run)
 
 
 def say(text: str) -> None:
@@ -70,7 +58,7 @@ def up(client: object, compose_file: Path) -> None:
         print(f"   created {container.name} (no devices, not privileged)")
 
 
-def run(args: argparse.Namespace) -> int:
+def run() -> int:
     with tempfile.TemporaryDirectory(prefix="hwprov-demo.") as tmp:
         root = Path(tmp)
         say("starting a private Docker engine (own socket, data-root and network namespace)")

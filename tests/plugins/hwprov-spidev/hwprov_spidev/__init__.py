@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from hwprov.plugins import hookimpl
-from hwprov.plugins.grants import node_grant
-from hwprov.records import Grant, Hardware, UdevDevice
+from hwprov.plugins import Grant, Hardware, UdevDevice, hookimpl, node_grant
 
 NAME = "spidev"
 

@@ -7,6 +7,7 @@ import json
 import signal
 import subprocess
 
+from hwprov.commands.options import Subparsers
 from hwprov.errors import SimulatorError
 from hwprov.sim.board import load_board
 from hwprov.sim.control import control_path, request
@@ -15,7 +16,7 @@ from hwprov.sim.paths import fixtures_dir
 DEFAULT_BOARD = "rpi4b"
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     sim = sub.add_parser(
         "sim",
         help="run a command on a simulated board (umockdev)",

@@ -1,0 +1,46 @@
+"""The options several commands share, defined once so they read and behave the same."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TypeAlias
+
+from hwprov.records import UnplugPolicy
+
+# What each command module's register(sub) receives (a string: not subscriptable at run time).
+Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+def plugin_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--disable", action="append", default=[], metavar="PLUGIN", help="skip a plugin"
+    )
+    parser.add_argument("--no-probe", action="store_true", help="do not probe I2C buses")
+
+
+def compose_options(
+    parser: argparse.ArgumentParser, default: Path | None = Path("docker-compose.yml")
+) -> None:
+    """-f and -p; `default=None` leaves the file to the daemon's settings (same default)."""
+    help_file = "the compose file (default docker-compose.yml)"
+    parser.add_argument("-f", "--file", type=Path, default=default, help=help_file)
+    parser.add_argument("-p", "--project-name", help="compose project (default: the folder name)")
+
+
+def json_option(parser: argparse.ArgumentParser, what: str = "machine-readable output") -> None:
+    parser.add_argument("--json", action="store_true", help=what)
+
+
+def unplug_option(
+    parser: argparse.ArgumentParser, default: UnplugPolicy | None = UnplugPolicy.RECREATE
+) -> None:
+    parser.add_argument(
+        "--on-unplug",
+        type=UnplugPolicy,
+        choices=list(UnplugPolicy),
+        default=default,
+        help="when a service's required hardware goes: recreate it without the device "
+        "(default), or keep it stopped until the hardware is back; the label "
+        "io.hwprov.on-unplug overrides this per service",
+    )

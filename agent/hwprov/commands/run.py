@@ -1,0 +1,72 @@
+"""`hwprov run`: the daemon, with its settings resolved and its signals wired."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+from pathlib import Path
+
+from hwprov.commands.options import Subparsers, compose_options, unplug_option
+from hwprov.daemon.config import DEFAULT_FILE, resolve
+from hwprov.daemon.decisions import LOG_FORMATS, Decisions
+from hwprov.daemon.loop import Daemon
+
+
+def register(sub: Subparsers) -> None:
+    p = sub.add_parser(
+        "run",
+        help="the agent: follow hardware and compose changes, keep containers matching",
+        description="Coldplug scan, reconcile, then handle hotplug events (re-plan, recreate "
+        "only the affected services), compose file edits and container starts. SIGHUP reloads "
+        "the compose file, SIGTERM stops. One line per decision on stderr. Settings come from "
+        "the defaults, then the config file, then HWPROV_* variables, then these options "
+        "(docs/config.md).",
+        epilog="example: hwprov run -f /data/docker-compose.yml --debounce-ms 0",
+    )
+    p.add_argument("--config", type=Path, help=f"settings file (default: {DEFAULT_FILE} if any)")
+    compose_options(p, default=None)
+    p.add_argument("--engine", help="engine socket URL (default: $DOCKER_HOST or the local socket)")
+    p.add_argument("--disable", action="append", metavar="PLUGIN", help="a plugin not to load")
+    p.add_argument(
+        "--debounce-ms",
+        type=float,
+        help="extra wait to gather a burst after its first event (default 0)",
+    )
+    unplug_option(p, default=None)
+    p.add_argument(
+        "--settle-ms",
+        type=float,
+        help="how long a replacement must stay up before the original is removed (default 500)",
+    )
+    p.add_argument("--log-format", choices=LOG_FORMATS, help="json (default) or text lines")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    config = resolve(
+        args.config,
+        {
+            "compose_file": args.file,
+            "project": args.project_name,
+            "engine": args.engine,
+            "disable": tuple(args.disable or ()),
+            "debounce_ms": args.debounce_ms,
+            "settle_ms": args.settle_ms,
+            "on_unplug": args.on_unplug,
+            "log_format": args.log_format,
+        },
+    )
+    daemon = Daemon(
+        compose_file=config.compose_file,
+        project=config.project,
+        engine_url=config.engine,
+        disabled=config.disable,
+        debounce_s=config.debounce_ms / 1000,
+        settle_s=config.settle_ms / 1000,
+        on_unplug=config.on_unplug,
+        emit=Decisions(config.log_format),
+    )
+    signal.signal(signal.SIGTERM, lambda *_: daemon.stop())
+    signal.signal(signal.SIGINT, lambda *_: daemon.stop())
+    signal.signal(signal.SIGHUP, lambda *_: daemon.reload())
+    return daemon.run()

@@ -1,0 +1,45 @@
+"""What reconciling did to one container: the record, and the one list of what it can say."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+
+class OutcomeAction(StrEnum):
+    UNCHANGED = "unchanged"
+    RECREATED = "recreated"
+    WOULD_RECREATE = "would-recreate"  # --dry-run
+    GRANTED = "granted"  # live, into a running supervisor-owned container
+    WOULD_GRANT = "would-grant"  # --dry-run
+    HELD = "held"  # recreated stopped: required hardware is gone (unplug policy `stop`)
+    RESTARTED = "restarted"  # an original a rollback left stopped runs again
+    RECOVERED = "recovered"  # a swap a killed hwprov left half-done was finished or undone
+    ROLLED_BACK = "rolled-back"
+    FAILED = "failed"
+    MISSING = "missing"  # the service has no container
+    SKIPPED = "skipped"  # io.hwprov.enable is false
+
+    @property
+    def failed(self) -> bool:
+        """The container did not get its plan: the daemon retries it on the next change."""
+        return self in (OutcomeAction.ROLLED_BACK, OutcomeAction.FAILED)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    service: str
+    container: str | None
+    action: OutcomeAction
+    detail: str = ""
+    differences: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "service": self.service,
+            "container": self.container,
+            "action": str(self.action),
+            "detail": self.detail,
+            "differences": list(self.differences),
+        }

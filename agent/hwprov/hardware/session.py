@@ -1,0 +1,60 @@
+"""The one wiring of the hardware side: the plugin host, the inventory it fills, the I2C probe,
+and the coldplug that loads it. `hwprov run`, every command that looks at hardware and the
+benchmarks open it here, so they all see the same inventory.
+"""
+
+from __future__ import annotations
+
+import queue
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from hwprov.hardware.inventory import Inventory
+from hwprov.hardware.smbus_io import SMBusProbeIO
+from hwprov.hardware.udev import UdevMonitor, coldplug
+from hwprov.plugins.host import PluginHost, Problem
+from hwprov.records import Hardware, HardwareEvent
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    host: PluginHost
+    inventory: Inventory
+
+    @classmethod
+    def open(cls, disabled: Iterable[str] = (), probe: bool = True) -> Session:
+        """Load the plugins (entry points, then the built-ins not disabled); probe I2C buses
+        for the chips the plugins know unless `probe` is false."""
+        host = PluginHost(disabled=tuple(disabled)).load()
+        chips = tuple(host.i2c_chips())
+        return cls(host, Inventory(host, (lambda: SMBusProbeIO(chips)) if probe else None))
+
+    def fresh(self) -> Session:
+        """The same plugins and probe, an empty inventory (a scan from scratch)."""
+        return Session(self.host, Inventory(self.host, self.inventory.probe_io))
+
+    @property
+    def problems(self) -> list[Problem]:
+        return self.host.problems
+
+    def hardware(self) -> list[Hardware]:
+        return self.inventory.hardware()
+
+    def monitor(
+        self, events: queue.Queue[object] | None = None, source: str | None = None
+    ) -> UdevMonitor:
+        """A hotplug monitor for the subsystems the plugins asked for (not yet started)."""
+        return UdevMonitor(
+            self.host.subsystems(), self.host.sysfs_attributes(), source=source, events=events
+        )
+
+    def coldplug(self, monitor: UdevMonitor | None = None) -> list[HardwareEvent]:
+        """Enumerate what is attached into the inventory. Start `monitor` first, so nothing
+        plugged in between is missed; it learns each node, so an early remove still names it."""
+        changes = self.inventory.load(
+            coldplug(self.host.subsystems(), self.host.sysfs_attributes())
+        )
+        if monitor is not None:
+            for change in changes:
+                monitor.remember_path(change.hardware.sys_path, change.hardware.node)
+        return changes

@@ -1,0 +1,90 @@
+"""The daemon's decision of what to reconcile next, without threads, queue or engine."""
+
+from __future__ import annotations
+
+from hwprov.containers.outcome import Outcome, OutcomeAction
+from hwprov.daemon.converge import Converge, Pass
+from hwprov.errors import EngineNotFound, EngineUnreachable
+from hwprov.planning.plan import Plan, PlannedDevice, ServicePlan
+
+
+def service(name: str, *nodes: str) -> ServicePlan:
+    devices = tuple(PlannedDevice(n, n, "rw", 188, 0, None, "test") for n in nodes)
+    return ServicePlan(name, devices=devices)
+
+
+def plan(*services: ServicePlan) -> Plan:
+    return Plan("t.yml", services)
+
+
+def names(p: Plan) -> list[str]:
+    return [s.service for s in p.services]
+
+
+def applied(c: Converge, p: Plan, *outcomes: Outcome) -> None:
+    c.done(p, c.select(p, c.due() or Pass.FULL), outcomes)
+
+
+def test_start_is_a_full_pass_then_nothing_is_due() -> None:
+    c = Converge()
+    p = plan(service("gps"), service("env"))
+    assert c.due() == Pass.FULL
+    assert names(c.select(p, Pass.FULL)) == ["gps", "env"]
+    applied(c, p)
+    assert c.due() is None
+
+
+def test_a_hotplug_reconciles_only_the_services_whose_plan_changed() -> None:
+    c = Converge()
+    before = plan(service("gps"), service("env", "/dev/i2c-1"))
+    applied(c, before)
+    c.saw(hardware=True)
+    assert c.due() == Pass.CHANGED
+    after = plan(service("gps", "/dev/ttyUSB0"), service("env", "/dev/i2c-1"))
+    assert names(c.select(after, Pass.CHANGED)) == ["gps"]
+
+
+def test_a_compose_reload_or_an_engine_retry_is_a_full_pass() -> None:
+    for seen in ({"compose_reloaded": True}, {"retry": True}):
+        c = Converge()
+        applied(c, plan(service("gps")))
+        c.saw(**seen)
+        assert c.due() == Pass.FULL
+
+
+def test_a_container_someone_else_started_is_reconciled_again() -> None:
+    c = Converge()
+    p = plan(service("gps", "/dev/ttyUSB0"), service("env"))
+    applied(c, p)
+    c.saw(started_by_others=["gps"])
+    assert c.due() == Pass.CHANGED
+    assert names(c.select(p, Pass.CHANGED)) == ["gps"]
+
+
+def test_a_rolled_back_service_is_not_retried_on_its_own_restart_with_the_same_plan() -> None:
+    c = Converge()
+    p = plan(service("gps", "/dev/ttyUSB0"))
+    applied(c, p, Outcome("gps", "p-gps-1", OutcomeAction.ROLLED_BACK, "did not stay up"))
+    c.saw(started_by_others=["gps"])  # the restart policy brings the original back
+    assert names(c.select(p, Pass.CHANGED)) == []  # no loop through the same failing recreate
+    new = plan(service("gps", "/dev/ttyUSB1"))  # a new plan is tried
+    assert names(c.select(new, Pass.CHANGED)) == ["gps"]
+
+
+def test_an_unreachable_engine_backs_off_and_a_vanished_container_does_not() -> None:
+    c = Converge()
+    waits = [c.broke(Pass.FULL, EngineUnreachable("down")) for _ in range(8)]
+    assert waits == [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0]
+    assert c.due() == Pass.FULL
+    applied(c, plan(service("gps")))
+    # someone removed a container between the listing and the inspect: retry now, no back-off
+    assert c.broke(Pass.FULL, EngineNotFound("inspect x: not found")) == 0.0
+    assert c.broke(Pass.FULL, EngineUnreachable("down")) == 0.5  # the success reset it
+
+
+def test_a_partial_pass_the_engine_broke_is_followed_by_a_full_one_at_once() -> None:
+    c = Converge()
+    applied(c, plan(service("gps")))
+    c.saw(hardware=True)
+    assert c.broke(Pass.CHANGED, EngineUnreachable("down")) is None
+    assert c.due() == Pass.FULL

@@ -1,0 +1,159 @@
+"""The reconciler's state machine against an in-memory engine: recreate, rollback, hand-over,
+crash recovery, and containers that vanish under it. tests/engine/test_reconciler.py runs the
+same paths against a real dockerd."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fakeengine import FakeEngine
+from hwprov.containers import journal
+from hwprov.containers.outcome import OutcomeAction
+from hwprov.containers.reconciler import Reconciler
+from hwprov.containers.recovery import recover
+from hwprov.planning.plan import Plan, PlannedDevice, ServicePlan
+
+GPS = "/dev/ttyUSB0"
+
+
+class Killed(BaseException):
+    """Not an EngineError: nothing in hwprov catches it, as nothing survives a SIGKILL."""
+
+
+def plan(*devices: str, service: str = "gps") -> Plan:
+    planned = tuple(PlannedDevice(d, d, "rw", 188, 0, "serial:x", "test") for d in devices)
+    return Plan("t.yml", (ServicePlan(service, devices=planned),))
+
+
+def reconciler(engine: FakeEngine) -> Reconciler:
+    return Reconciler(engine, project="p", settle_s=0)
+
+
+def devices(engine: FakeEngine, name: str) -> list[str]:
+    c = engine.named(name)
+    assert c is not None, engine.names()
+    return [d["PathOnHost"] for d in c.host.get("Devices") or ()]
+
+
+def test_a_recreate_swaps_in_the_new_config_and_claims_its_own_start() -> None:
+    engine = FakeEngine()
+    old = engine.add("p-gps-1", "gps")
+    r = reconciler(engine)
+    [outcome] = r.reconcile(plan(GPS))
+    assert outcome.action == OutcomeAction.RECREATED
+    assert engine.names() == ["p-gps-1"] and devices(engine, "p-gps-1") == [GPS]
+    new = engine.named("p-gps-1")
+    assert new is not None and new.id != old and new.running
+    assert r.claims_start(new.id)  # hwprov's own start: the daemon does not react to it
+    assert not r.claims_start(new.id)  # asked once
+    assert r.reconcile(plan(GPS))[0].action == OutcomeAction.UNCHANGED
+
+
+def test_a_replacement_the_engine_refuses_to_start_is_rolled_back_to_the_original() -> None:
+    engine = FakeEngine(fail={("start", 1)})
+    old = engine.add("p-gps-1", "gps")
+    [outcome] = reconciler(engine).reconcile(plan(GPS))
+    assert outcome.action == OutcomeAction.ROLLED_BACK and outcome.action.failed
+    assert "injected" in outcome.detail
+    c = engine.named("p-gps-1")
+    # the original, under its own name, running again, without the device it never had
+    assert c is not None and c.id == old and c.running and devices(engine, "p-gps-1") == []
+    assert engine.names() == ["p-gps-1"]
+
+
+def test_an_original_whose_device_went_too_runs_again_when_it_can() -> None:
+    engine = FakeEngine(fail={("start", 1)})
+    engine.add("p-gps-1", "gps", devices=("/dev/ttyACM0",))
+    engine.gone = {"/dev/ttyACM0"}  # a storm: the original cannot start again either
+    r = reconciler(engine)
+    [outcome] = r.reconcile(plan(GPS))  # its adapter re-enumerated under another name
+    assert outcome.action == OutcomeAction.ROLLED_BACK
+    original = engine.named("p-gps-1")
+    assert original is not None and not original.running and "p-gps-1" in r.interrupted
+    engine.gone = set()  # the adapter is back where it was
+    [outcome] = r.reconcile(plan("/dev/ttyACM0"))
+    assert outcome.action == OutcomeAction.RESTARTED and original.running
+    assert r.interrupted == set()
+
+
+def test_kill_then_download_stops_the_original_before_creating() -> None:
+    engine = FakeEngine()
+    old = engine.add("p-gps-1", "gps", labels={"io.balena.update.strategy": "kill-then-download"})
+    reconciler(engine).reconcile(plan(GPS))
+    calls = [(what, target) for what, target in engine.calls if what in ("stop", "create")]
+    assert calls == [("stop", old), ("create", "p-gps-1")]
+
+
+def test_hand_over_kills_the_original_once_the_replacement_signals(tmp_path: Path) -> None:
+    engine = FakeEngine()
+    labels = {"io.balena.update.strategy": "hand-over"}
+    engine.add("p-gps-1", "gps", labels=labels)
+
+    def mounted(attrs: dict) -> dict:
+        attrs["Mounts"] = [{"Destination": "/tmp/balena", "Source": str(tmp_path)}]
+        return attrs
+
+    real_inspect = engine.inspect
+    engine.inspect = lambda c: mounted(real_inspect(c))  # type: ignore[method-assign]
+    # the replacement takes over as soon as it runs
+    engine.on["start"] = lambda e, c: (tmp_path / "handover-complete").write_text("")
+    [outcome] = reconciler(engine).reconcile(plan(GPS))
+    assert outcome.action == OutcomeAction.RECREATED
+    assert "handover-complete" in outcome.detail
+    assert engine.names() == ["p-gps-1"] and devices(engine, "p-gps-1") == [GPS]
+    assert not (tmp_path / "handover-complete").exists()  # consumed, ready for the next one
+
+
+def test_a_container_removed_between_list_and_inspect_is_no_engine_outage() -> None:
+    """Before the typed errors, the inspect's not-found escaped the pass and the daemon backed
+    off as if the engine were down."""
+    engine = FakeEngine()
+    cid = engine.add("p-gps-1", "gps")
+    engine.on["inspect"] = lambda e, c: e.by_id.pop(cid)  # `docker rm -f` from another tool
+    [outcome] = reconciler(engine).reconcile(plan(GPS))
+    assert outcome.action == OutcomeAction.MISSING
+
+
+@pytest.mark.parametrize("crash_after", ["rename", "create", "stop", "start"])
+def test_a_swap_killed_at_any_step_is_recovered(crash_after: str) -> None:
+    engine = FakeEngine()
+    old = engine.add("p-gps-1", "gps")
+    real = getattr(engine, crash_after)
+
+    def step_then_die(*args: object, **kwargs: object) -> None:
+        real(*args, **kwargs)  # the step goes through, then hwprov dies, as on SIGKILL
+        raise Killed(crash_after)
+
+    setattr(engine, crash_after, step_then_die)
+    with pytest.raises(Killed):
+        reconciler(engine).reconcile(plan(GPS))
+    setattr(engine, crash_after, real)
+    started: set[str] = set()
+    outcomes = recover(engine, "p", engine.containers(), started)
+    assert [o.action for o in outcomes] == [OutcomeAction.RECOVERED]
+    # exactly one container, under its own name, running: never two copies, nothing lost
+    assert engine.names() == ["p-gps-1"]
+    c = engine.named("p-gps-1")
+    assert c is not None and c.running
+    if crash_after == "start":  # the replacement ran: the swap is finished, not undone
+        assert c.id != old and devices(engine, "p-gps-1") == [GPS]
+    else:
+        assert c.id == old
+    assert recover(engine, "p", engine.containers(), started) == []
+
+
+def test_recovery_leaves_other_projects_alone() -> None:
+    engine = FakeEngine()
+    engine.add(journal.old_name("q-gps-1", was_running=True), "gps", project="q")
+    assert recover(engine, "p", engine.containers(), set()) == []
+    assert engine.names() == ["q-gps-1.hwprov-old-running"]
+
+
+def test_supervised_containers_get_live_grants_not_recreates() -> None:
+    engine = FakeEngine()
+    engine.add("gps_1_1", "gps", labels={"io.balena.supervised": "true"}, running=False)
+    [outcome] = reconciler(engine).reconcile(plan(GPS))
+    # stopped: nothing to grant into yet, and its config is never touched
+    assert outcome.action == OutcomeAction.UNCHANGED and "granted when it starts" in outcome.detail
+    assert [w for w, _ in engine.calls if w in ("create", "rename", "remove")] == []
