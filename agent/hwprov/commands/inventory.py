@@ -49,7 +49,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 def open_session(args: argparse.Namespace) -> Session:
     """The session the plugin options ask for (--disable, --no-probe)."""
-    return Session.open(args.disable, probe=not args.no_probe)
+    return Session.open(args.disable or (), probe=not args.no_probe)
 
 
 def scanned(args: argparse.Namespace) -> Session:

@@ -12,11 +12,12 @@ from hwprov.records import UnplugPolicy
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
-def plugin_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--disable", action="append", default=[], metavar="PLUGIN", help="skip a plugin"
-    )
-    parser.add_argument("--no-probe", action="store_true", help="do not probe I2C buses")
+def plugin_options(parser: argparse.ArgumentParser, probe: bool = True) -> None:
+    """--disable (repeatable; None when not given, so settings files can fill it) and,
+    unless `probe` is false, --no-probe."""
+    parser.add_argument("--disable", action="append", metavar="PLUGIN", help="skip a plugin")
+    if probe:
+        parser.add_argument("--no-probe", action="store_true", help="do not probe I2C buses")
 
 
 def compose_options(

@@ -6,7 +6,7 @@ import argparse
 import signal
 from pathlib import Path
 
-from hwprov.commands.options import Subparsers, compose_options, unplug_option
+from hwprov.commands.options import Subparsers, compose_options, plugin_options, unplug_option
 from hwprov.daemon.config import DEFAULT_FILE, resolve
 from hwprov.daemon.decisions import LOG_FORMATS, Decisions
 from hwprov.daemon.loop import Daemon
@@ -26,7 +26,7 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--config", type=Path, help=f"settings file (default: {DEFAULT_FILE} if any)")
     compose_options(p, default=None)
     p.add_argument("--engine", help="engine socket URL (default: $DOCKER_HOST or the local socket)")
-    p.add_argument("--disable", action="append", metavar="PLUGIN", help="a plugin not to load")
+    plugin_options(p, probe=False)
     p.add_argument(
         "--debounce-ms",
         type=float,
