@@ -21,7 +21,7 @@ from hwprov.features import FEATURES
 from hwprov.hardware.nodeview import NodeInfo, NodeType
 from hwprov.planning.plan import Plan, PlannedDevice, PlannedMount, ServicePlan, Setting, Unmet
 from hwprov.planning.requirements import DeclaredNode, Requirements
-from hwprov.records import Grant, GrantFn, Hardware, UnplugPolicy
+from hwprov.records import DeviceNode, Grant, GrantFn, Hardware, UnplugPolicy
 
 DEFAULT_PERMISSIONS = "rw"
 
@@ -39,7 +39,25 @@ class _Builder:
     notes: list[str] = field(default_factory=list)
     hardware: dict[str, None] = field(default_factory=dict)  # ids granted, in order
 
-    def device(self, d: PlannedDevice) -> None:
+    def node(
+        self,
+        host: str,
+        container: str,
+        permissions: str,
+        numbers: NodeInfo | DeviceNode,
+        hardware_id: str | None,
+        reason: str,
+    ) -> None:
+        """Map `host` at `container`, with the numbers (major, minor) `numbers` carries."""
+        d = PlannedDevice(
+            host=host,
+            container=container,
+            permissions=permissions,
+            major=numbers.major,
+            minor=numbers.minor,
+            hardware_id=hardware_id,
+            reason=reason,
+        )
         self.devices.setdefault((d.host, d.container), d)
 
     def grant(self, g: Grant, why: str, declared_network: str | None) -> None:
@@ -106,27 +124,28 @@ def _declared(
         for member in info.members:
             rel = member.path[len(info.resolved or node.host) :]
             target = node.container.rstrip("/") + rel
-            b.device(PlannedDevice(member.path, target, perms, member.major, member.minor, None,
-                                   f"{label}: a directory means its nodes"))  # fmt: skip
+            why = f"{label}: a directory means its nodes"
+            b.node(member.path, target, perms, member, None, why)
         return
     resolved = info.resolved or node.host
     hw = by_node.get(resolved)
     if hw is None:
         why = f"{label}: mapped as declared; no plugin claims this node"
-        b.device(PlannedDevice(resolved, node.container, perms, info.major, info.minor, None, why))
+        b.node(resolved, node.container, perms, info, None, why)
         return
     g = grant(hw)
     why = f"{label}: {hw.plugin} plugin, {hw.kind} {hw.name}"
-    b.device(PlannedDevice(resolved, node.container, perms, info.major, info.minor, hw.id, why))
+    b.node(resolved, node.container, perms, info, hw.id, why)
     if g is not None:
         b.grant(g, why, req.network_mode)
 
 
-def _hardware_grant(b: _Builder, req: Requirements, hw: Hardware, g: Grant, why: str,
-                    container: str | None) -> None:  # fmt: skip
+def _hardware_grant(
+    b: _Builder, req: Requirements, hw: Hardware, g: Grant, why: str, container: str | None
+) -> None:
     for d in g.devices:
         target = container or d.path_in_container
-        b.device(PlannedDevice(d.path_on_host, target, d.permissions, d.major, d.minor, hw.id, why))
+        b.node(d.path_on_host, target, d.permissions, d, hw.id, why)
     b.grant(g, why, req.network_mode)
 
 
