@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ class SimDaemon:
         board: str,
         *args: str,
         profile: Path | None = None,
+        launcher: Sequence[str] = (),
     ) -> None:
         self.control = folder / "control.sock"
         env = {**os.environ, "DOCKER_HOST": url}
@@ -44,10 +45,11 @@ class SimDaemon:
         self.other: list[str] = []  # anything else on stderr, for error messages
         self._cond = threading.Condition()
         # cProfile writes its stats when hwprov returns from SIGTERM, as it does when stopped.
+        # A `launcher` runs hwprov's main itself (the sim tier's faulty udev, for one).
         hwprov = (
             [sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "hwprov"]
             if profile
-            else ["hwprov"]
+            else list(launcher) or ["hwprov"]
         )
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "hwprov", "sim", "run", "--board", board,
@@ -94,7 +96,7 @@ class SimDaemon:
                             raise HwprovError(f"hwprov: {d}")
                 left = deadline - time.monotonic()
                 if self.proc.poll() is not None or left <= 0:
-                    tail = "\n".join(self.other[-15:])
+                    tail = "\n".join(self._said(15))
                     raise HwprovError(f"no '{event}' {match} from hwprov run:\n{tail}")
                 self._cond.wait(min(left, 0.5))
 
@@ -111,9 +113,18 @@ class SimDaemon:
         return str(json.loads((folder / "nodes.json").read_text())[node]["host_dev"])
 
     def tail(self, lines: int = 15) -> str:
-        """The last lines hwprov (or the simulator) printed that were not decisions."""
+        """The last lines hwprov (or the simulator) printed that were not decisions, and its
+        log and error lines (decision lines too, since one stream has one format)."""
         with self._cond:
-            return "\n".join(self.other[-lines:])
+            return "\n".join(self._said(lines))
+
+    def _said(self, lines: int) -> list[str]:
+        said = [
+            f"{d['event']}: {d.get('message') or d.get('error')}"
+            for d in self.decisions
+            if d["event"] in ("log", "error", "udev-lost")
+        ]
+        return self.other[-lines:] + said[-lines:]
 
     @contextmanager
     def session(self) -> Iterator[ControlSession]:

@@ -125,6 +125,14 @@ class UdevEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class MonitorLost:
+    """The udev monitor stopped (its socket overran, or failed): the events it would have
+    delivered are gone, so what is attached must be enumerated again."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class ProbedDevice:
     """Something a probe found behind a device, e.g. a sensor at an I2C address."""
 

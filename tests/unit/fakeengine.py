@@ -29,6 +29,8 @@ class FakeContainer:
     pid: int = 0
     exit_code: int = 0
     networks: dict[str, Any] = field(default_factory=dict)
+    started_at: str = "0001-01-01T00:00:00Z"  # the engine's zero time: never started
+    error: str = ""  # why the last start failed
 
     def attrs(self) -> dict[str, Any]:
         return copy.deepcopy(
@@ -42,7 +44,8 @@ class FakeContainer:
                     "Restarting": False,
                     "Pid": self.pid,
                     "ExitCode": self.exit_code,
-                    "Error": "",
+                    "Error": self.error,
+                    "StartedAt": self.started_at,
                 },
                 "Mounts": [],
                 "NetworkSettings": {"Networks": self.networks},
@@ -95,9 +98,10 @@ class FakeEngine:
             ],
             "NetworkMode": "default",
         }
-        self.by_id[cid] = FakeContainer(
-            cid, name, config, host, running, pid=1000 + len(self.by_id)
-        )
+        c = FakeContainer(cid, name, config, host, running, pid=1000 + len(self.by_id))
+        if running:
+            c.started_at = "2026-12-03T00:00:00Z"
+        self.by_id[cid] = c
         return cid
 
     def named(self, name: str) -> FakeContainer | None:
@@ -154,8 +158,11 @@ class FakeEngine:
             d["PathOnHost"] for d in c.host.get("Devices") or () if d["PathOnHost"] in self.gone
         ]
         if missing:
-            raise EngineError(f"start {container}: the engine refused: no such device {missing[0]}")
-        c.running, c.pid = True, c.pid or 2000 + len(self.calls)
+            # runc's words, kept on the container as dockerd keeps them
+            c.error = f"error gathering device information while adding custom device {missing[0]}"
+            raise EngineError(f"start {container}: the engine refused: {c.error}")
+        c.running, c.pid, c.error = True, c.pid or 2000 + len(self.calls), ""
+        c.started_at = "2026-12-03T00:00:01Z"
 
     def stop(self, container: str, timeout: int | None = None) -> None:
         self._call("stop", container)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from hwprov.containers.outcome import Outcome, OutcomeAction
-from hwprov.daemon.converge import Converge, Pass
+from hwprov.daemon.converge import MAX_ATTEMPTS, Converge, GaveUp, Pass, Retry
 from hwprov.errors import EngineNotFound, EngineUnreachable
 from hwprov.planning.plan import Plan, PlannedDevice, ServicePlan
 
@@ -56,19 +56,53 @@ def test_a_container_someone_else_started_is_reconciled_again() -> None:
     c = Converge()
     p = plan(service("gps", "/dev/ttyUSB0"), service("env"))
     applied(c, p)
-    c.saw(started_by_others=["gps"])
+    c.saw(started_by_others=[("gps", "c1")])
     assert c.due() == Pass.CHANGED
     assert names(c.select(p, Pass.CHANGED)) == ["gps"]
 
 
-def test_a_rolled_back_service_is_not_retried_on_its_own_restart_with_the_same_plan() -> None:
+def rolled_back(container: str = "orig") -> Outcome:
+    return Outcome("gps", "p-gps-1", OutcomeAction.ROLLED_BACK, "removed mid-swap", (), container)
+
+
+def test_a_rolled_back_service_is_retried_with_back_off_then_given_up() -> None:
+    """Before: the failed plan was remembered and never retried, so an outside `docker rm -f`
+    in the settle window left the service without its device for good."""
     c = Converge()
     p = plan(service("gps", "/dev/ttyUSB0"))
-    applied(c, p, Outcome("gps", "p-gps-1", OutcomeAction.ROLLED_BACK, "did not stay up"))
-    c.saw(started_by_others=["gps"])  # the restart policy brings the original back
-    assert names(c.select(p, Pass.CHANGED)) == []  # no loop through the same failing recreate
-    new = plan(service("gps", "/dev/ttyUSB1"))  # a new plan is tried
-    assert names(c.select(new, Pass.CHANGED)) == ["gps"]
+    follow = [c.done(p, c.select(p, Pass.FULL), [rolled_back()])]
+    for _ in range(MAX_ATTEMPTS - 1):
+        c.saw(retries_due=["gps"])
+        assert c.due() == Pass.CHANGED and names(c.select(p, Pass.CHANGED)) == ["gps"]
+        follow.append(c.done(p, c.select(p, Pass.CHANGED), [rolled_back()]))
+    assert follow[:-1] == [[Retry("gps", 1.0, 1)], [Retry("gps", 2.0, 2)]]
+    assert follow[-1] == [GaveUp("gps", MAX_ATTEMPTS, "removed mid-swap")]
+    c.saw(started_by_others=[("gps", "orig")])  # its restart policy: no recreate loop
+    assert c.due() is None
+    c.saw(hardware=True)  # a new situation: tried again
+    assert names(c.select(p, Pass.CHANGED)) == ["gps"]
+
+
+def test_a_new_container_of_a_failed_service_starts_the_count_again() -> None:
+    c = Converge()
+    p = plan(service("gps", "/dev/ttyUSB0"))
+    for _ in range(MAX_ATTEMPTS):
+        c.done(p, c.select(p, Pass.FULL), [rolled_back()])
+    assert c.failed["gps"].gave_up
+    c.saw(started_by_others=[("gps", "made-by-compose")])  # compose up --force-recreate
+    assert names(c.select(p, Pass.CHANGED)) == ["gps"] and c.failed["gps"].attempts == 0
+
+
+def test_a_success_forgets_the_failure_and_a_compose_reload_forgets_all() -> None:
+    c = Converge()
+    p = plan(service("gps", "/dev/ttyUSB0"))
+    c.done(p, c.select(p, Pass.FULL), [rolled_back()])
+    ok = Outcome("gps", "p-gps-1", OutcomeAction.RECREATED, "", (), "new")
+    c.saw(retries_due=["gps"])
+    assert c.done(p, c.select(p, Pass.CHANGED), [ok]) == [] and c.failed == {}
+    c.done(p, c.select(p, Pass.FULL), [rolled_back()])
+    c.saw(compose_reloaded=True)
+    assert c.failed == {} and c.due() == Pass.FULL
 
 
 def test_an_unreachable_engine_backs_off_and_a_vanished_container_does_not() -> None:

@@ -117,3 +117,10 @@ def test_the_plugin_docs_examples_use_only_the_public_plugin_api() -> None:
         imports = _hwprov_imports(block)
         assert imports and {m for m, _ in imports} == {"hwprov.plugins"}, block
         assert {n for _, n in imports} <= set(hwprov.plugins.__all__)
+
+
+def test_every_outcome_action_is_documented() -> None:
+    from hwprov.containers.outcome import OutcomeAction
+
+    text = (DOCS / "json.md").read_text()
+    assert [a for a in OutcomeAction if f"`{a}`" not in text] == []

@@ -7,7 +7,7 @@ import dataclasses
 from hwprov.hardware.inventory import Inventory
 from hwprov.plugins.host import PluginHost
 from hwprov.records import Action, UdevEvent
-from udevdata import console_tty, ftdi_tty, i2c_bus
+from udevdata import console_tty, ftdi_tty, hci, i2c_bus
 
 
 def inventory() -> Inventory:
@@ -51,3 +51,35 @@ def test_re_enumeration_is_a_remove_and_an_add_with_the_same_identity() -> None:
         (Action.REMOVE, "/dev/ttyUSB0"), (Action.ADD, "/dev/ttyUSB1"),
     ]  # fmt: skip
     assert changes[0].hardware.id == changes[1].hardware.id
+
+
+def test_another_adapter_at_the_same_place_is_a_remove_and_an_add() -> None:
+    # One USB port, one ttyUSB0, another adapter: its events merged in a burst (or lost), the
+    # one granted is gone and a stranger is there, not "the same, changed".
+    inv = inventory()
+    inv.load([ftdi_tty(0, serial="A50285BI")])
+    changes = inv.apply([UdevEvent(Action.ADD, ftdi_tty(0, serial="B7T00001"))])
+    assert [(c.action, c.hardware.details["serial"]) for c in changes] == [
+        (Action.REMOVE, "A50285BI"), (Action.ADD, "B7T00001"),
+    ]  # fmt: skip
+    assert [h.details["serial"] for h in inv.hardware()] == ["B7T00001"]
+
+
+def test_resync_removes_what_is_gone_adds_what_is_new_and_changes_what_differs() -> None:
+    inv = inventory()
+    inv.load([ftdi_tty(0), i2c_bus(1), hci("hci0")])
+    now = [
+        ftdi_tty(0, serial="B7T00001"),  # another adapter took ttyUSB0
+        dataclasses.replace(i2c_bus(1), node_mode=0o600),  # the same bus, changed
+        i2c_bus(3),  # new
+        console_tty(1),  # not hardware: no change
+    ]  # hci0 is gone
+    changes = inv.resync(now)
+    found = [(str(c.action), c.hardware.name, c.hardware.details.get("serial")) for c in changes]
+    assert sorted(found, key=str) == [
+        ("add", "i2c-3", None), ("add", "ttyUSB0", "B7T00001"),
+        ("change", "i2c-1", None),
+        ("remove", "hci0", None), ("remove", "ttyUSB0", "A50285BI"),
+    ]  # fmt: skip
+    assert sorted(h.name for h in inv.hardware()) == ["i2c-1", "i2c-3", "ttyUSB0"]
+    assert inv.resync(now) == []  # nothing lost since: nothing to do

@@ -12,6 +12,7 @@ from hwprov.containers import journal
 from hwprov.containers.outcome import OutcomeAction
 from hwprov.containers.reconciler import Reconciler
 from hwprov.containers.recovery import recover
+from hwprov.errors import EngineError
 from hwprov.planning.plan import Plan, PlannedDevice, ServicePlan
 
 GPS = "/dev/ttyUSB0"
@@ -157,3 +158,65 @@ def test_supervised_containers_get_live_grants_not_recreates() -> None:
     # stopped: nothing to grant into yet, and its config is never touched
     assert outcome.action == OutcomeAction.UNCHANGED and "granted when it starts" in outcome.detail
     assert [w for w, _ in engine.calls if w in ("create", "rename", "remove")] == []
+
+
+def test_a_container_the_engine_could_not_start_for_want_of_its_device_runs_once_mapped() -> None:
+    """`docker compose up` before the adapter was plugged: created, never started. Before the
+    fix hwprov recreated it with the node and left it `Created` for good."""
+    engine = FakeEngine()
+    cid = engine.add("p-gps-1", "gps", running=False, devices=("/dev/ttyUSB9",))
+    engine.gone = {"/dev/ttyUSB9"}
+    with pytest.raises(EngineError, match="error gathering device information"):
+        engine.start(cid)  # what compose up got
+    [outcome] = reconciler(engine).reconcile(plan(GPS))
+    assert outcome.action == OutcomeAction.RECREATED
+    c = engine.named("p-gps-1")
+    assert c is not None and c.running and devices(engine, "p-gps-1") == [GPS]
+
+
+def test_a_container_that_exited_on_its_own_keeps_its_exit_code_until_it_starts() -> None:
+    """restart: "no" and it exited: a recreate would replace its exit code and logs with a
+    fresh container that never ran (what hwprov did before)."""
+    engine = FakeEngine()
+    cid = engine.add("p-gps-1", "gps")
+    engine.stop(cid)
+    engine.by_id[cid].exit_code = 3
+    r = reconciler(engine)
+    [outcome] = r.reconcile(plan(GPS))
+    assert outcome.action == OutcomeAction.DEFERRED and not outcome.action.failed
+    assert [c.id for c in engine.by_id.values()] == [cid] and engine.by_id[cid].exit_code == 3
+    engine.start(cid)  # someone starts it: the next pass gives it its hardware
+    assert r.reconcile(plan(GPS))[0].action == OutcomeAction.RECREATED
+    assert devices(engine, "p-gps-1") == [GPS]
+
+
+def test_a_container_never_started_stays_stopped_when_recreated() -> None:
+    engine = FakeEngine()
+    engine.add("p-gps-1", "gps", running=False)  # `docker compose create`
+    [outcome] = reconciler(engine).reconcile(plan(GPS))
+    assert outcome.action == OutcomeAction.RECREATED
+    c = engine.named("p-gps-1")
+    assert c is not None and not c.running and devices(engine, "p-gps-1") == [GPS]
+
+
+def test_docker_rm_f_of_the_replacement_in_its_settle_window_is_rolled_back_cleanly() -> None:
+    """Another tool removes the replacement while hwprov waits for it to stay up: the original
+    comes back, and the outcome names it, so the daemon can tell its restarts from a new
+    container and retry (tests/unit/test_converge.py has the retry)."""
+    engine = FakeEngine()
+    old = engine.add("p-gps-1", "gps")
+    real_start = engine.start
+
+    def start_then_removed(container: str) -> None:
+        real_start(container)
+        if container != old:
+            engine.remove(container, force=True)  # `docker rm -f p-gps-1` from a terminal
+
+    engine.start = start_then_removed  # type: ignore[method-assign]
+    [outcome] = reconciler(engine).reconcile(plan(GPS))
+    assert outcome.action == OutcomeAction.ROLLED_BACK and "not found" in outcome.detail
+    assert outcome.container_id == old
+    c = engine.named("p-gps-1")
+    assert engine.names() == ["p-gps-1"] and c is not None and c.id == old and c.running
+    engine.start = real_start  # type: ignore[method-assign]
+    assert reconciler(engine).reconcile(plan(GPS))[0].action == OutcomeAction.RECREATED

@@ -33,6 +33,10 @@ def register(sub: Subparsers) -> None:
     stop = verbs.add_parser(
         "stop",
         help="stop it (its containers are removed first)",
+        description="Stop the engine under FOLDER. Every container on it is removed first: "
+        "this engine is a sandbox, and without live-restore dockerd would stop them all anyway "
+        "(a PID 1 that ignores SIGTERM holding the stop for 10 s each). Images and volumes "
+        "stay in FOLDER/data for the next start.",
         epilog="example: hwprov engine stop /tmp/hwprov-engine",
     )
     stop.add_argument("folder", type=Path)

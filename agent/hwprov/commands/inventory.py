@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import queue
 import signal
 import sys
-import threading
 import time
 from collections.abc import Iterable
 from typing import TextIO
 
+from hwprov import threads
 from hwprov.commands.options import Subparsers, json_option, plugin_options
 from hwprov.commands.output import print_problems
 from hwprov.hardware.session import Session
-from hwprov.records import Hardware, HardwareEvent, UdevEvent
+from hwprov.hardware.udev import next_burst
+from hwprov.records import Hardware, HardwareEvent, MonitorLost, UdevEvent
 
 
 def register(sub: Subparsers) -> None:
@@ -31,7 +33,8 @@ def register(sub: Subparsers) -> None:
         "watch",
         help="stream hardware being added and removed",
         description="Print one line per hardware change (+ added, - removed, ~ changed) "
-        "as udev reports it, until interrupted.",
+        "as udev reports it, until interrupted. SIGHUP, or the udev monitor failing, "
+        "enumerates again and prints what differs.",
         epilog="example: hwprov watch --json --initial",
     )
     _common(watch)
@@ -107,26 +110,41 @@ def _emit(change: HardwareEvent, as_json: bool) -> None:
 
 def run_watch(args: argparse.Namespace) -> int:
     session = open_session(args)
-    monitor = session.monitor(source=args.source)
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    wake: queue.Queue[object] = queue.Queue()
+    monitor = session.monitor(events=wake, source=args.source)
+    # The main thread blocks on the queue (idle costs nothing): the handlers put on it.
+    signal.signal(signal.SIGTERM, lambda *_: wake.put(_STOP))
+    signal.signal(signal.SIGINT, lambda *_: wake.put(_STOP))
+    signal.signal(signal.SIGHUP, lambda *_: wake.put(_RESYNC))
     # Listen before enumerating, so nothing plugged in between is missed.
     monitor.start()
     try:
-        initial = session.coldplug(monitor)
-        print_problems(session.problems)
-        if args.initial:
-            for change in initial:
-                _emit(change, args.json)
-        print("# watching", file=sys.stderr, flush=True)
-        while not stop.is_set():
-            for batch in monitor.batches(timeout=0.2):
-                events = [e for e in batch if isinstance(e, UdevEvent)]
-                for change in session.inventory.apply(events):
+        with threads.SignalWake(lambda: wake.put(_NUDGE)):
+            initial = session.coldplug(monitor)
+            print_problems(session.problems)
+            if args.initial:
+                for change in initial:
                     _emit(change, args.json)
-                if stop.is_set():
-                    break
+            print("# watching", file=sys.stderr, flush=True)
+            while True:
+                threads.take_signals()  # whatever left them blocked, the wait takes them
+                burst = next_burst(wake) or []
+                if _STOP in burst:
+                    return 0
+                lost = next((i for i in burst if isinstance(i, MonitorLost)), None)
+                if lost is not None or _RESYNC in burst:
+                    # UdevError when no monitor opens again: exit 2, for whoever runs this.
+                    if lost is not None:
+                        monitor = monitor.reopen(lost.reason)
+                    changes = session.resync(monitor)
+                    reason = lost.reason if lost is not None else "SIGHUP"
+                    print(f"# resync: {reason}", file=sys.stderr, flush=True)
+                else:
+                    changes = session.inventory.apply(e for e in burst if isinstance(e, UdevEvent))
+                for change in changes:
+                    _emit(change, args.json)
     finally:
         monitor.stop()
-    return 0
+
+
+_STOP, _RESYNC, _NUDGE = "stop", "resync", "signal"

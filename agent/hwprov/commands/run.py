@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
 from pathlib import Path
 
 from hwprov.commands.options import Subparsers, compose_options, plugin_options, unplug_option
 from hwprov.daemon.config import DEFAULT_FILE, resolve
-from hwprov.daemon.decisions import LOG_FORMATS, Decisions
+from hwprov.daemon.decisions import LOG_FORMATS, Decisions, logs_as_decisions
 from hwprov.daemon.loop import Daemon
+from hwprov.errors import HwprovError
+from hwprov.threads import SignalWake
+
+log = logging.getLogger(__name__)
 
 
 def register(sub: Subparsers) -> None:
@@ -18,7 +23,8 @@ def register(sub: Subparsers) -> None:
         help="the agent: follow hardware and compose changes, keep containers matching",
         description="Coldplug scan, reconcile, then handle hotplug events (re-plan, recreate "
         "only the affected services), compose file edits and container starts. SIGHUP reloads "
-        "the compose file, SIGTERM stops. One line per decision on stderr. Settings come from "
+        "the compose file and enumerates the hardware again, SIGTERM stops. One line per "
+        "decision on stderr, log records included. Settings come from "
         "the defaults, then the config file, then HWPROV_* variables, then these options "
         "(docs/config.md).",
         epilog="example: hwprov run -f /data/docker-compose.yml --debounce-ms 0",
@@ -56,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
             "log_format": args.log_format,
         },
     )
+    emit = Decisions(config.log_format)
     daemon = Daemon(
         compose_file=config.compose_file,
         project=config.project,
@@ -64,9 +71,18 @@ def run(args: argparse.Namespace) -> int:
         debounce_s=config.debounce_ms / 1000,
         settle_s=config.settle_ms / 1000,
         on_unplug=config.on_unplug,
-        emit=Decisions(config.log_format),
+        emit=emit,
     )
     signal.signal(signal.SIGTERM, lambda *_: daemon.stop())
     signal.signal(signal.SIGINT, lambda *_: daemon.stop())
     signal.signal(signal.SIGHUP, lambda *_: daemon.reload())
-    return daemon.run()
+    # One stream per format: from here on, errors and log records are decision lines too.
+    with logs_as_decisions(emit), SignalWake(daemon.nudge):
+        try:
+            return daemon.run()
+        except HwprovError as err:
+            emit("error", error=str(err))
+            return 2
+        except Exception:
+            log.critical("hwprov run failed", exc_info=True)
+            return 1

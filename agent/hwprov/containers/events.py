@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from hwprov import threads
 from hwprov.containers.engine import Backoff, Engine, EventStream
 from hwprov.containers.labels import service_of
 from hwprov.errors import EngineError
@@ -48,7 +49,7 @@ class EngineWatch:
         self._thread = threading.Thread(target=self._run, name="hwprov-engine-events", daemon=True)
 
     def start(self) -> None:
-        self._thread.start()
+        threads.start(self._thread)  # SIGTERM and SIGHUP stay with the main thread
 
     def stop(self) -> None:
         self._stop.set()

@@ -18,6 +18,7 @@ class OutcomeAction(StrEnum):
     RECOVERED = "recovered"  # a swap a killed hwprov left half-done was finished or undone
     ROLLED_BACK = "rolled-back"
     FAILED = "failed"
+    DEFERRED = "deferred"  # stopped on its own: recreated when it starts, its exit kept
     MISSING = "missing"  # the service has no container
     SKIPPED = "skipped"  # io.hwprov.enable is false
 
@@ -34,6 +35,9 @@ class Outcome:
     action: OutcomeAction
     detail: str = ""
     differences: tuple[str, ...] = ()
+    # The container of the service after this outcome (after a rollback: the original).
+    # Not in the JSON: the daemon uses it to tell a restart of that one from a new container.
+    container_id: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {

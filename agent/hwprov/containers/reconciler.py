@@ -21,7 +21,14 @@ from hwprov.containers.livegrant import LiveGrants
 from hwprov.containers.outcome import Outcome, OutcomeAction
 from hwprov.containers.recovery import recover
 from hwprov.containers.recreate import Recreator
-from hwprov.containers.spec import differences, labels_of, name_of, wanted
+from hwprov.containers.spec import (
+    differences,
+    held_for,
+    labels_of,
+    name_of,
+    stopped_on_its_own,
+    wanted,
+)
 from hwprov.errors import EngineNotFound
 from hwprov.planning.plan import Plan, ServicePlan
 from hwprov.records import UnplugPolicy
@@ -115,7 +122,12 @@ class Reconciler:
                 outcomes.append(self.live.sync(plan, attrs, dry_run))
                 continue
             diff = tuple(differences(attrs, spec))
-            if not diff and name in self.interrupted and not dry_run:
+            deferred = held_for(attrs) is None and name not in self.interrupted
+            if diff and deferred and stopped_on_its_own(attrs):
+                # Its exit code and logs stay; the engine's start event brings it back here.
+                detail = "stopped: recreated with its hardware when it starts"
+                outcomes.append(Outcome(plan.service, name, OutcomeAction.DEFERRED, detail, diff))
+            elif not diff and name in self.interrupted and not dry_run:
                 outcomes.append(self._recreator.resume(plan.service, attrs, spec))
             elif not diff:
                 outcomes.append(Outcome(plan.service, name, OutcomeAction.UNCHANGED))

@@ -21,7 +21,15 @@ from typing import Any
 from hwprov.containers import journal
 from hwprov.containers.engine import EngineAPI
 from hwprov.containers.outcome import Outcome, OutcomeAction
-from hwprov.containers.spec import HardwareSpec, clone_payload, held_for, labels_of, name_of
+from hwprov.containers.spec import (
+    HardwareSpec,
+    clone_payload,
+    held_for,
+    labels_of,
+    name_of,
+    running,
+    start_failed_for_a_device,
+)
 from hwprov.errors import EngineError
 
 log = logging.getLogger(__name__)
@@ -51,10 +59,14 @@ class Recreator:
         self, service: str, attrs: Mapping[str, Any], spec: HardwareSpec, diff: tuple[str, ...]
     ) -> Outcome:
         name, old_id = name_of(attrs), str(attrs["Id"])
-        was_running = bool((attrs.get("State") or {}).get("Running"))
+        was_running = running(attrs)
         # Held containers were running until hwprov stopped them: they run again when released.
+        # One the engine could not start for want of its device was meant to run: now it can.
         start_new = (
-            was_running or name in self.interrupted or held_for(attrs) is not None
+            was_running
+            or name in self.interrupted
+            or held_for(attrs) is not None
+            or start_failed_for_a_device(attrs)
         ) and not spec.held
         strategy = labels_of(attrs).get(STRATEGY_LABEL, "download-then-kill")
         body, extra_networks = clone_payload(attrs, spec)
@@ -84,14 +96,15 @@ class Recreator:
                 self._settle(new_id)
         except EngineError as err:
             self._roll_back(name, old_id, new_id, was_running and stopped, renamed)
-            return Outcome(service, name, OutcomeAction.ROLLED_BACK, str(err), diff)
+            return Outcome(service, name, OutcomeAction.ROLLED_BACK, str(err), diff, old_id)
         self.remove_quietly(old_id)
         self.interrupted.discard(name)
         log.info("recreated %s (%s): %s", name, strategy, "; ".join(diff))
         if spec.held:
             detail = f"stopped until back: {spec.held}"
-            return Outcome(service, name, OutcomeAction.HELD, detail, diff)
-        return Outcome(service, name, OutcomeAction.RECREATED, f"strategy {strategy}", diff)
+            return Outcome(service, name, OutcomeAction.HELD, detail, diff, new_id)
+        detail = f"strategy {strategy}"
+        return Outcome(service, name, OutcomeAction.RECREATED, detail, diff, new_id)
 
     def resume(self, service: str, attrs: Mapping[str, Any], spec: HardwareSpec) -> Outcome:
         """Start an interrupted original whose hardware is back as it was."""
@@ -105,7 +118,7 @@ class Recreator:
         except EngineError as err:
             self.started.discard(cid)
             detail = f"could not start it again: {err}"
-            return Outcome(service, name, OutcomeAction.FAILED, detail)
+            return Outcome(service, name, OutcomeAction.FAILED, detail, container_id=cid)
         self.interrupted.discard(name)
         detail = "stopped by a rolled-back recreate"
         return Outcome(service, name, OutcomeAction.RESTARTED, detail)
@@ -149,12 +162,12 @@ class Recreator:
             self.engine.rename(new_id, name)
         except EngineError as err:
             self._roll_back(name, old_id, new_id, killed, renamed)
-            return Outcome(service, name, OutcomeAction.ROLLED_BACK, str(err), diff)
+            return Outcome(service, name, OutcomeAction.ROLLED_BACK, str(err), diff, old_id)
         for path in signals:
             path.unlink(missing_ok=True)
         self.remove_quietly(old_id)
         detail = f"strategy hand-over: original killed after {waited * 1000:.0f} ms ({how})"
-        return Outcome(service, name, OutcomeAction.RECREATED, detail, diff)
+        return Outcome(service, name, OutcomeAction.RECREATED, detail, diff, new_id)
 
     def _wait_for_handover(
         self, new_id: str, signals: Sequence[Path], timeout_s: float

@@ -99,6 +99,27 @@ def differences(attrs: Mapping[str, Any], spec: HardwareSpec) -> list[str]:
     return out
 
 
+def running(attrs: Mapping[str, Any]) -> bool:
+    return bool((attrs.get("State") or {}).get("Running"))
+
+
+def start_failed_for_a_device(attrs: Mapping[str, Any]) -> bool:
+    """The engine could not start it because a device it maps was absent (`docker compose up`
+    before the adapter was plugged: "error gathering device information ...")."""
+    state = attrs.get("State") or {}
+    return not state.get("Running") and "device" in str(state.get("Error") or "").lower()
+
+
+def stopped_on_its_own(attrs: Mapping[str, Any]) -> bool:
+    """It ran and stopped (exited, or a user stopped it), and no device kept it from running.
+
+    A recreate would replace its exit code and logs with a fresh container that never ran."""
+    state = attrs.get("State") or {}
+    started = str(state.get("StartedAt") or "")
+    has_run = bool(started) and not started.startswith("0001-")  # the engine's zero time
+    return not state.get("Running") and has_run and not start_failed_for_a_device(attrs)
+
+
 def held_for(attrs: Mapping[str, Any]) -> str | None:
     return labels_of(attrs).get(HELD_LABEL)
 

@@ -3,15 +3,21 @@ no engine; the loop (daemon/loop.py) feeds it and carries out what it says.
 
 A full pass (every service) is due at start, after a compose reload, after an engine retry and
 after a pass the engine broke; otherwise a pass covers only the services whose plan changed
-since the last one applied, plus those whose container someone else started (a restart loses
-what was granted live; `docker compose up` may recreate a container without its devices).
-A service whose plan failed (rolled back) is not retried on its own restart with the same plan:
-the restart policy bringing it back must not loop it through the same failing recreate.
+since the last one applied, those whose container someone else started (a restart loses what
+was granted live; `docker compose up` may recreate a container without its devices), and those
+whose retry is due.
+
+A service that failed (rolled back: another tool removed its replacement mid-swap, or the
+replacement did not stay up) is retried with back-off, MAX_ATTEMPTS times for one plan, then
+given up until the next hardware or compose change. A restart of the very container a rollback
+left (its restart policy) counts as an attempt, so a crash loop cannot drive a recreate loop; a
+start of another container (`docker compose up --force-recreate`) is a new situation and starts
+the count again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -20,6 +26,9 @@ from hwprov.containers.outcome import Outcome
 from hwprov.errors import EngineError, EngineNotFound
 from hwprov.planning.plan import Plan, ServicePlan
 
+MAX_ATTEMPTS = 3
+FIRST_RETRY_S = 1.0
+
 
 class Pass(StrEnum):
     FULL = "full"
@@ -27,13 +36,38 @@ class Pass(StrEnum):
 
 
 @dataclass
+class Failure:
+    plan: ServicePlan  # what the service was to be given
+    attempts: int
+    reason: str
+    container_id: str | None  # the container the failure left in place
+
+    @property
+    def gave_up(self) -> bool:
+        return self.attempts >= MAX_ATTEMPTS
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    service: str
+    in_s: float
+    attempt: int  # the failed attempt this retry follows
+
+
+@dataclass(frozen=True, slots=True)
+class GaveUp:
+    service: str
+    attempts: int
+    reason: str
+
+
+@dataclass
 class Converge:
     applied: Plan | None = None  # the last plan a pass carried out
     full_due: bool = True
     hardware_changed: bool = False
-    restarted: set[str] = field(default_factory=set)  # services started by someone else
-    # what a rolled-back service was given last, so only a new plan retries it
-    failed: dict[str, ServicePlan] = field(default_factory=dict)
+    due_services: set[str] = field(default_factory=set)  # in the next pass whatever their plan
+    failed: dict[str, Failure] = field(default_factory=dict)
     backoff: Backoff = field(default_factory=Backoff)
 
     # -- what came in --------------------------------------------------------------------
@@ -44,18 +78,34 @@ class Converge:
         hardware: bool = False,
         compose_reloaded: bool = False,
         retry: bool = False,
-        started_by_others: Iterable[str] = (),
+        started_by_others: Iterable[tuple[str, str]] = (),
+        retries_due: Iterable[str] = (),
     ) -> None:
-        self.hardware_changed = self.hardware_changed or hardware
+        """`started_by_others` holds (service, container id); `retries_due`, services whose
+        retry timer fired."""
+        if hardware:
+            self.hardware_changed = True
+            for service, failure in self.failed.items():
+                if failure.gave_up:  # a new situation: the count starts again
+                    failure.attempts = 0
+                    self.due_services.add(service)
+        if compose_reloaded:
+            self.failed.clear()
         self.full_due = self.full_due or compose_reloaded or retry
-        self.restarted.update(started_by_others)
+        for service, container in started_by_others:
+            left = self.failed.get(service)
+            if left is not None and container != left.container_id:
+                left.attempts = 0  # not the one it left: someone recreated it
+            if left is None or not left.gave_up:
+                self.due_services.add(service)
+        self.due_services.update(s for s in retries_due if s in self.failed)
 
     # -- what to do ------------------------------------------------------------------------
 
     def due(self) -> Pass | None:
         if self.full_due or self.applied is None:
             return Pass.FULL
-        if self.hardware_changed or self.restarted:
+        if self.hardware_changed or self.due_services:
             return Pass.CHANGED
         return None
 
@@ -65,26 +115,38 @@ class Converge:
         changed = tuple(
             s
             for s in plan.services
-            if kind == Pass.FULL
-            or before.get(s.service) != s
-            or (s.service in self.restarted and self.failed.get(s.service) != s)
+            if kind == Pass.FULL or before.get(s.service) != s or s.service in self.due_services
         )
         return Plan(plan.source, changed, plan.warnings)
 
     # -- how it went -----------------------------------------------------------------------
 
-    def done(self, plan: Plan, selected: Plan, outcomes: Iterable[Outcome]) -> None:
-        """A pass over `selected` (part of `plan`) came back with these outcomes."""
+    def done(self, plan: Plan, selected: Plan, outcomes: Sequence[Outcome]) -> list[Retry | GaveUp]:
+        """A pass over `selected` (part of `plan`) came back with these outcomes: the retries
+        to schedule and the services given up on."""
         by_name = {s.service: s for s in selected.services}
+        follow: list[Retry | GaveUp] = []
         for outcome in outcomes:
-            if outcome.action.failed:
-                self.failed[outcome.service] = by_name[outcome.service]
-            elif outcome.service in by_name:
+            if outcome.service not in by_name:
+                continue  # a recovery of a swap another pass left
+            if not outcome.action.failed:
                 self.failed.pop(outcome.service, None)
+                continue
+            wanted = by_name[outcome.service]
+            before = self.failed.get(outcome.service)
+            attempts = before.attempts + 1 if before and before.plan == wanted else 1
+            failure = Failure(wanted, attempts, outcome.detail, outcome.container_id)
+            self.failed[outcome.service] = failure
+            if failure.gave_up:
+                follow.append(GaveUp(outcome.service, attempts, outcome.detail))
+            else:
+                delay = FIRST_RETRY_S * 2 ** (attempts - 1)
+                follow.append(Retry(outcome.service, delay, attempts))
         self.applied = plan
         self.full_due = self.hardware_changed = False
-        self.restarted.clear()
+        self.due_services.clear()
         self.backoff.reset()
+        return follow
 
     def broke(self, kind: Pass, err: EngineError) -> float | None:
         """The engine broke a pass: seconds until the retry the loop must schedule, or None

@@ -1,10 +1,12 @@
 """`hwprov run`: coldplug, reconcile, then follow hotplug events and compose edits.
 
-Everything that can wake the daemon (udev events, a compose file edit, SIGHUP, SIGTERM, an
-engine retry timer, a container start) lands in one queue, and the loop blocks on it: idle
-costs no CPU. A burst is taken whole: the first event is handled at once, with whatever queued
-behind it. What to reconcile after each burst is decided by `Converge` (daemon/converge.py);
-this module only wires the parts together and carries the decisions out.
+Everything that can wake the daemon (udev events, the udev monitor's loss, a compose file
+edit, SIGHUP, SIGTERM, an engine retry timer, a container start) lands in one queue, and the
+loop blocks on it: idle costs no CPU. A lost monitor or SIGHUP is a resync: a new monitor, a
+fresh enumeration diffed against the inventory, then a full pass. A burst is taken whole: the
+first event is handled at once, with whatever queued behind it. What to reconcile after each
+burst is decided by `Converge` (daemon/converge.py); this module only wires the parts
+together and carries the decisions out.
 """
 
 from __future__ import annotations
@@ -12,24 +14,26 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
+from hwprov import threads
 from hwprov.compose.loader import load_project, project_name
 from hwprov.compose.model import Project
 from hwprov.containers.engine import Engine, HostPaths
 from hwprov.containers.events import ContainerStarted, EngineWatch
 from hwprov.containers.reconciler import Reconciler
-from hwprov.daemon.converge import Converge, Pass
+from hwprov.daemon.converge import Converge, GaveUp, Pass
 from hwprov.daemon.decisions import Decisions
 from hwprov.daemon.filewatch import FileWatch
-from hwprov.errors import EngineError, EngineNotFound, HwprovError
+from hwprov.errors import EngineError, EngineNotFound, HwprovError, UdevError
 from hwprov.hardware.session import Session
-from hwprov.hardware.udev import next_burst
+from hwprov.hardware.udev import UdevMonitor, next_burst
 from hwprov.planning.build import build_plan
-from hwprov.records import UdevEvent, UnplugPolicy
+from hwprov.records import Action, MonitorLost, UdevEvent, UnplugPolicy
 
 
 class Wake(StrEnum):
@@ -37,6 +41,14 @@ class Wake(StrEnum):
     RELOAD = "reload"
     COMPOSE_CHANGED = "compose-changed"
     RETRY = "retry"
+    SIGNAL = "signal"  # wakes the main thread so a signal's handler runs: nothing of its own
+
+
+@dataclass(frozen=True, slots=True)
+class RetryDue:
+    """A failed service's retry timer fired."""
+
+    service: str
 
 
 @dataclass
@@ -57,6 +69,9 @@ class Daemon:
 
     def reload(self) -> None:
         self.wake.put(Wake.RELOAD)
+
+    def nudge(self) -> None:
+        self.wake.put(Wake.SIGNAL)
 
     def run(self, ready: Callable[[], None] | None = None) -> int:
         session = Session.open(self.disabled)
@@ -84,10 +99,21 @@ class Daemon:
             while True:
                 if converge.due() == Pass.FULL:
                     self._pass(converge, Pass.FULL, session, project, reconciler, timers)
+                threads.take_signals()  # whatever left them blocked, the wait takes them
                 items = next_burst(self.wake, self.debounce_s) or []
                 if Wake.STOP in items:
                     self.emit("stopping")
                     return 0
+                lost = next((i for i in items if isinstance(i, MonitorLost)), None)
+                if lost is not None or Wake.RELOAD in items:
+                    try:
+                        monitor = self._resync(session, monitor, lost, converge)
+                    except UdevError as err:
+                        action = "exiting for the service manager to restart hwprov"
+                        self.emit("udev-lost", error=str(err), action=action)
+                        return 1
+                    # The enumeration is newer than every udev event in this burst.
+                    items = [i for i in items if not isinstance(i, UdevEvent)]
                 events = [i for i in items if isinstance(i, UdevEvent)]
                 for change in session.inventory.apply(events):
                     hw = change.hardware
@@ -107,12 +133,13 @@ class Daemon:
                         self.emit(
                             "container-started", service=started.service, id=started.container
                         )
-                        others.append(started.service)
+                        others.append((started.service, started.container))
                 converge.saw(
                     hardware=bool(events),
                     compose_reloaded=reloaded,
                     retry=Wake.RETRY in items,
                     started_by_others=others,
+                    retries_due=[i.service for i in items if isinstance(i, RetryDue)],
                 )
                 if converge.due() == Pass.CHANGED:
                     self._pass(converge, Pass.CHANGED, session, project, reconciler, timers)
@@ -123,6 +150,35 @@ class Daemon:
             monitor.stop()
             watch.stop()
             engine.close()
+
+    def _resync(
+        self,
+        session: Session,
+        monitor: UdevMonitor,
+        lost: MonitorLost | None,
+        converge: Converge,
+    ) -> UdevMonitor:
+        """Enumerate again and diff against the inventory: the monitor was lost (with the
+        events it dropped: an adapter gone, another on its ttyUSB0) or SIGHUP asked. A new
+        monitor listens first; UdevError when none opens or it keeps being lost."""
+        if lost is not None:
+            monitor = monitor.reopen(lost.reason)
+        changes = session.resync(monitor)
+        for change in changes:
+            hw = change.hardware
+            self.emit(str(change.action), hardware=hw.id, kind=hw.kind, node=hw.node)
+        count = Counter(change.action for change in changes)
+        self.emit(
+            "resync",
+            reason=lost.reason if lost is not None else "SIGHUP",
+            added=count[Action.ADD],
+            removed=count[Action.REMOVE],
+            changed=count[Action.CHANGE],
+        )
+        # A full pass whatever changed: grants given on the strength of lost events are
+        # checked against the containers again.
+        converge.saw(hardware=bool(changes), retry=True)
+        return monitor
 
     def _pass(
         self,
@@ -145,17 +201,37 @@ class Daemon:
             event = "container-vanished" if isinstance(err, EngineNotFound) else "engine-down"
             self.emit(event, error=str(err), retry_in_s=retry_in)
             if retry_in is not None:
-                timer = threading.Timer(retry_in, lambda: self.wake.put(Wake.RETRY))
-                timer.daemon = True
-                timer.start()
-                timers[:] = [t for t in timers if t.is_alive()] + [timer]
+                self._later(retry_in, Wake.RETRY, timers)
             return
         for outcome in outcomes:
             fields = outcome.to_json()
             del fields["action"]
             self.emit(str(outcome.action), **fields)
-        converge.done(plan, selected, outcomes)
+        for follow in converge.done(plan, selected, outcomes):
+            if isinstance(follow, GaveUp):
+                # Until the next hardware or compose change, or a new container of the service.
+                self.emit(
+                    "gave-up",
+                    service=follow.service,
+                    attempts=follow.attempts,
+                    reason=follow.reason,
+                )
+            else:
+                self.emit(
+                    "retry-scheduled",
+                    service=follow.service,
+                    in_s=follow.in_s,
+                    attempt=follow.attempt,
+                )
+                self._later(follow.in_s, RetryDue(follow.service), timers)
         if selected.services:
             # The end of a pass: what labs and benchmarks wait for before the next step.
             ms = round((time.monotonic() - began) * 1000, 1)
             self.emit("reconciled", services=len(selected.services), ms=ms)
+
+    def _later(self, delay_s: float, item: object, timers: list[threading.Timer]) -> None:
+        """Put `item` on the wake queue after `delay_s`."""
+        timer = threading.Timer(delay_s, self.wake.put, args=(item,))
+        timer.daemon = True
+        threads.start(timer)
+        timers[:] = [t for t in timers if t.is_alive()] + [timer]

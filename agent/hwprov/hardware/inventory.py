@@ -52,11 +52,26 @@ class Inventory:
                     changes.append(HardwareEvent(Action.REMOVE, before))
                 continue
             self._by_path[sys_path] = after
-            if before is None:
+            if before is not None and before.id != after.id:
+                # Another device in the same place (an adapter swapped on one USB port, its
+                # events merged in a burst or lost): the one granted is gone.
+                changes.append(HardwareEvent(Action.REMOVE, before))
+                changes.append(HardwareEvent(Action.ADD, after))
+            elif before is None:
                 changes.append(HardwareEvent(Action.ADD, after))
             elif before != after:
                 changes.append(HardwareEvent(Action.CHANGE, after))
         return changes
+
+    def resync(self, devices: Iterable[UdevDevice]) -> list[HardwareEvent]:
+        """A fresh enumeration, after events may have been lost: what is gone is removed, what
+        is new added, what differs changed; what is the same costs nothing."""
+        present = {d.sys_path: d for d in devices}
+        changes = [
+            HardwareEvent(Action.REMOVE, self._by_path.pop(path))
+            for path in sorted(set(self._by_path) - set(present))
+        ]
+        return changes + self.apply(UdevEvent(Action.ADD, d) for d in present.values())
 
     def _reprobe(self, sys_paths: Iterable[str]) -> list[HardwareEvent]:
         """Probe known hardware again because something below it changed."""

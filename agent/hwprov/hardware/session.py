@@ -58,3 +58,15 @@ class Session:
             for change in changes:
                 monitor.remember_path(change.hardware.sys_path, change.hardware.node)
         return changes
+
+    def resync(self, monitor: UdevMonitor | None = None) -> list[HardwareEvent]:
+        """Enumerate again and diff against the inventory, for when events may have been lost
+        (the monitor died, or SIGHUP asked): the changes, as udev would have reported them.
+        Start `monitor` first, as for `coldplug`."""
+        changes = self.inventory.resync(
+            coldplug(self.host.subsystems(), self.host.sysfs_attributes())
+        )
+        if monitor is not None:
+            for hw in self.inventory.hardware():
+                monitor.remember_path(hw.sys_path, hw.node)
+        return changes

@@ -10,23 +10,30 @@ import contextlib
 import logging
 import os
 import queue
+import select
+import socket
 import stat
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Protocol
 
 import pyudev
 
+from hwprov import threads
 from hwprov.errors import UdevError
-from hwprov.records import Action, Ancestor, Props, UdevDevice, UdevEvent
+from hwprov.records import Action, Ancestor, MonitorLost, Props, UdevDevice, UdevEvent
 
 log = logging.getLogger(__name__)
 
 # Bursts (a hub re-enumerating) overflow the default socket buffer and end in ENOBUFS;
 # Home Assistant's supervisor uses the same 32 MiB.
 RECEIVE_BUFFER = 32 * 1024 * 1024
+# More losses of the monitor than this within the window: it does not stay open, and the owner
+# is better off exiting for its service manager to restart it.
+MAX_LOSSES, LOSS_WINDOW_S = 5, 60.0
 # A property or attribute value longer than this is cut: sysfs attributes are at most a page,
 # so anything longer is broken data, and one must not cost unbounded memory per event.
 MAX_VALUE = 4096
@@ -147,11 +154,38 @@ def default_source() -> str:
     return "kernel"
 
 
-class UdevMonitor:
-    """Hotplug events, filtered in the kernel by subsystem, handed to a queue without loss.
+class Netlink(Protocol):
+    """What the monitor thread uses of a `pyudev.Monitor` (tests pass one that fails)."""
 
-    The observer thread does nothing but snapshot and enqueue: pyudev's observer thread dies
-    silently if its callback raises.
+    def fileno(self) -> int: ...
+    def start(self) -> None: ...
+    def poll(self, timeout: float | None = None) -> pyudev.Device | None: ...
+
+
+def open_netlink(
+    source: str, subsystems: Iterable[str], context: pyudev.Context | None = None
+) -> Netlink:
+    """A netlink monitor filtered in the kernel by subsystem, not yet receiving."""
+    try:
+        monitor = pyudev.Monitor.from_netlink(context or pyudev.Context(), source=source)
+        for subsystem in subsystems:
+            monitor.filter_by(subsystem=subsystem)
+        try:
+            monitor.set_receive_buffer_size(RECEIVE_BUFFER)
+        except (OSError, pyudev.DeviceNotFoundError) as err:  # CAP_NET_ADMIN above rmem_max
+            log.info("cannot raise the netlink receive buffer: %s", err)
+    except (OSError, ValueError) as err:
+        raise UdevError(f"cannot open the udev netlink socket ({source}): {err}") from err
+    return monitor
+
+
+class UdevMonitor:
+    """Hotplug events, filtered in the kernel by subsystem, handed to a queue.
+
+    Its thread only snapshots and enqueues. When the socket fails (ENOBUFS after an overrun:
+    events were dropped) the thread puts a `MonitorLost` on the queue and ends, instead of
+    dying with a traceback and leaving the process deaf: the owner reopens (`reopen`) and
+    enumerates again.
     """
 
     def __init__(
@@ -161,28 +195,24 @@ class UdevMonitor:
         source: str | None = None,
         context: pyudev.Context | None = None,
         events: queue.Queue[object] | None = None,
+        opener: Callable[[str, tuple[str, ...]], Netlink] | None = None,
     ) -> None:
+        self.subsystems = tuple(sorted(set(subsystems)))
         self.attributes = tuple(attributes)
         # The daemon passes its own queue, so udev events and its other wake-ups share one.
         self.events: queue.Queue[object] = events if events is not None else queue.Queue()
         self._nodes: dict[str, str] = {}  # sys_path -> node: a remove event may lack DEVNAME
         self._lock = threading.Lock()
-        context = context or pyudev.Context()
         self.source = source or default_source()
-        try:
-            self.monitor = pyudev.Monitor.from_netlink(context, source=self.source)
-            for subsystem in sorted(set(subsystems)):
-                self.monitor.filter_by(subsystem=subsystem)
-            try:
-                self.monitor.set_receive_buffer_size(RECEIVE_BUFFER)
-            except (
-                OSError,
-                pyudev.DeviceNotFoundError,
-            ) as err:  # needs CAP_NET_ADMIN above rmem_max
-                log.info("cannot raise the netlink receive buffer: %s", err)
-        except (OSError, ValueError) as err:
-            raise UdevError(f"cannot open the udev netlink socket ({self.source}): {err}") from err
-        self._observer = pyudev.MonitorObserver(self.monitor, callback=self._on_event, name="udev")
+        self._opener = opener
+        if opener is not None:
+            self.netlink = opener(self.source, self.subsystems)
+        else:
+            self.netlink = open_netlink(self.source, self.subsystems, context)
+        self._stop_r, self._stop_w = os.pipe()
+        self._closed = False
+        self._losses: list[float] = []  # when the monitors before this one were lost
+        self._thread = threading.Thread(target=self._run, name="hwprov-udev", daemon=True)
 
     def remember_path(self, sys_path: str, node: str | None) -> None:
         """Seed the node cache from coldplug, so an early remove still names its node."""
@@ -205,20 +235,80 @@ class UdevMonitor:
                 elif device.node:
                     self._nodes[device.sys_path] = device.node
             self.events.put(UdevEvent(action, device))
-        except Exception:  # never let the observer thread die
+        except Exception:  # one device's broken sysfs must not cost a resync
             log.exception("dropped a udev event for %s", getattr(dev, "sys_path", "?"))
 
+    def _run(self) -> None:
+        try:
+            poller = select.poll()
+            poller.register(self.netlink.fileno(), select.POLLIN)
+            poller.register(self._stop_r, select.POLLIN)
+            while True:
+                for fd, mask in poller.poll():
+                    if fd == self._stop_r:
+                        return
+                    if mask & (select.POLLERR | select.POLLHUP | select.POLLNVAL):
+                        raise _socket_error(fd, mask)
+                    while (dev := self.netlink.poll(timeout=0)) is not None:
+                        self._on_event(dev)
+        except Exception as err:  # whatever it was, the events after it are not coming
+            self.events.put(MonitorLost(f"the udev monitor stopped: {err}"))
+
     def start(self) -> None:
-        self._observer.start()
+        """Receive from now on, so an enumeration started after this misses nothing."""
+        try:
+            self.netlink.start()  # here, not in the thread: it must be done when this returns
+        except OSError as err:
+            raise UdevError(f"cannot open the udev netlink socket ({self.source}): {err}") from err
+        threads.start(self._thread)
 
     def stop(self) -> None:
-        if self._observer.is_alive():
-            self._observer.stop()
+        """Stop the thread (at once if it ended already); idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        os.write(self._stop_w, b"x")
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+        os.close(self._stop_r)
+        os.close(self._stop_w)
 
-    def batches(self, timeout: float | None = None) -> Iterator[list[object]]:
-        """Bursts of events, until none comes for `timeout` seconds (None: forever)."""
-        while (burst := next_burst(self.events, timeout=timeout)) is not None:
-            yield burst
+    def reopen(self, why: str = "it was lost") -> UdevMonitor:
+        """A new monitor like this one, on the same queue and already started, for when this
+        one was lost; it keeps the nodes this one learnt. UdevError when no socket opens, or
+        when monitors keep being lost (more than MAX_LOSSES in LOSS_WINDOW_S): reopening in a
+        loop would only burn the CPU."""
+        self.stop()
+        now = time.monotonic()
+        losses = [t for t in self._losses if now - t < LOSS_WINDOW_S] + [now]
+        if len(losses) > MAX_LOSSES:
+            raise UdevError(
+                f"the udev monitor was lost {len(losses)} times in {LOSS_WINDOW_S:.0f} s ({why})"
+            )
+        fresh = UdevMonitor(
+            self.subsystems, self.attributes, self.source, events=self.events, opener=self._opener
+        )
+        fresh._losses = losses
+        with self._lock:
+            fresh._nodes.update(self._nodes)
+        try:
+            fresh.start()
+        except UdevError:
+            fresh.stop()
+            raise
+        return fresh
+
+
+def _socket_error(fd: int, mask: int) -> OSError:
+    """The error pending on the socket (ENOBUFS after an overrun), read and cleared."""
+    try:
+        with socket.socket(fileno=os.dup(fd)) as sock:
+            code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    except OSError as err:
+        return err
+    if code:
+        return OSError(code, os.strerror(code))
+    return OSError(f"the socket reported poll events {mask:#x}")
 
 
 def next_burst(

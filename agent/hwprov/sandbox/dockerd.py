@@ -99,12 +99,33 @@ class PrivateEngine:
             client.close()
 
     def _clear_stale_pidfiles(self) -> None:
-        # After a kill -9, containerd stays a zombie and its pidfile makes the next dockerd
-        # wait 15 s for it and fail; remove pidfiles whose process is gone.
+        """No pidfile may name a process when a new dockerd starts on this root.
+
+        dockerd trusts kill(pid, 0), which succeeds on a zombie too: a pidfile naming one makes
+        it wait for that containerd and time out. After a kill -9 of dockerd, its containerd
+        dies by its parent-death signal a moment later, or is still running when we get here
+        (the flake in test_stop_leaves_nothing_and_restart_after_kill_9_is_fast); one still
+        running on this root is killed and waited for, then every pidfile is removed.
+        """
         for pidfile in (self.root / "dockerd.pid", self.root / "exec/containerd/containerd.pid"):
             pid = _read_pid(pidfile)
-            if pid is not None and not alive(pid):
-                pidfile.unlink(missing_ok=True)
+            if pid is None:
+                continue
+            if alive(pid) and self._holds_root(pid):
+                os.kill(pid, signal.SIGKILL)
+                deadline = time.monotonic() + 5
+                while alive(pid) and time.monotonic() < deadline:
+                    time.sleep(0.02)
+            pidfile.unlink(missing_ok=True)
+
+    def _holds_root(self, pid: int) -> bool:
+        """The process runs on this engine's folder (a reused pid would not)."""
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            return False
+        root = str(self.root).encode()
+        return any(arg == root or arg.startswith(root + b"/") for arg in cmdline)
 
     def start(self, timeout: float = 30) -> None:
         running = _read_pid(self.root / "dockerd.pid")

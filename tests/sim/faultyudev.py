@@ -1,0 +1,66 @@
+"""hwprov with a udev monitor that fails on demand: `python faultyudev.py FAULT hwprov-args...`.
+
+The real `hwprov` command runs, with pyudev's netlink monitor wrapped. FAULT is a file the
+test writes; the wrapper reads it each time a monitor receives an event:
+
+- `drop`: the event is lost (as in an overrun), silently;
+- `overrun`: the event is lost and the receive fails with ENOBUFS, as libudev's does after
+  the kernel dropped events for a full socket buffer; the file is emptied, so the monitor
+  hwprov opens next works;
+- `overrun-for-good`: the same, and no netlink socket opens any more (EMFILE), so hwprov
+  cannot listen again.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import pyudev
+from hwprov.commands.main import main
+
+
+class FaultyMonitor:
+    opened = 0
+
+    def __init__(self, real: pyudev.Monitor, fault: Path) -> None:
+        self._real = real
+        self._fault = fault
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    def fileno(self) -> int:
+        return int(self._real.fileno())
+
+    def poll(self, timeout: float | None = None) -> pyudev.Device | None:
+        while (device := self._real.poll(timeout)) is not None:
+            fault = self._fault.read_text().strip() if self._fault.exists() else ""
+            if fault.startswith("overrun"):
+                if fault == "overrun":
+                    self._fault.write_text("")
+                raise OSError(errno.ENOBUFS, os.strerror(errno.ENOBUFS))
+            if fault != "drop":
+                return device
+        return None
+
+
+def install(fault: Path) -> None:
+    from_netlink = pyudev.Monitor.from_netlink
+
+    def faulty(context: pyudev.Context, source: str = "udev") -> FaultyMonitor:
+        text = fault.read_text().strip() if fault.exists() else ""
+        if text == "overrun-for-good" and FaultyMonitor.opened:
+            raise OSError(errno.EMFILE, os.strerror(errno.EMFILE))
+        FaultyMonitor.opened += 1
+        return FaultyMonitor(from_netlink(context, source=source), fault)
+
+    pyudev.Monitor.from_netlink = faulty
+
+
+if __name__ == "__main__":
+    install(Path(sys.argv[1]))
+    sys.exit(main(sys.argv[2:]))
