@@ -50,6 +50,17 @@ def names(client: docker.DockerClient, project: str | None = None) -> list[str]:
     )
 
 
+def devices(client: docker.DockerClient, name: str) -> list[str] | None:
+    """The container's mapped paths once it runs under that name; None while it does not."""
+    try:
+        attrs = client.api.inspect_container(name)
+    except docker.errors.NotFound:
+        return None
+    if not attrs["State"]["Running"]:
+        return None
+    return [d["PathInContainer"] for d in attrs["HostConfig"]["Devices"] or ()]
+
+
 def state(client: docker.DockerClient, name: str) -> tuple[bool, dict[str, str], str | None] | None:
     """(running, {container path: "major:minor" inside}, held label) of a container; None
     while it is being swapped (it may vanish or stop between two calls)."""

@@ -12,22 +12,11 @@ from pathlib import Path
 
 import docker
 import pytest
-from conftest import SimDaemon, names, wait_for
+from conftest import SimDaemon, devices, names, wait_for
 from hwprov.daemon.converge import MAX_ATTEMPTS
 from hwprov.sandbox.demo import COMPOSE, PROJECT, up
 from hwprov.sandbox.dockerd import PrivateEngine
 from hwprov.sandbox.images import ensure_busybox
-
-
-def devices(client: docker.DockerClient, name: str) -> list[str] | None:
-    """The container's mapped paths once it runs under that name; None while it does not."""
-    try:
-        attrs = client.api.inspect_container(name)
-    except docker.errors.NotFound:
-        return None
-    if not attrs["State"]["Running"]:
-        return None
-    return [d["PathInContainer"] for d in attrs["HostConfig"]["Devices"] or ()]
 
 
 def remove_all(client: docker.DockerClient) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import docker
 import pytest
-from conftest import wait_for
+from conftest import devices, wait_for
 from hwprov.sandbox.demo import COMPOSE, PROJECT, up
 from hwprov.sandbox.dockerd import PrivateEngine
 
@@ -18,17 +18,6 @@ from lab.simdaemon import SimDaemon
 
 FAULTY = Path(__file__).resolve().parents[1] / "sim" / "faultyudev.py"
 GPS = f"{PROJECT}-gps-1"
-
-
-def devices(client: docker.DockerClient, name: str) -> list[str] | None:
-    """The container's mapped paths once it runs under that name; None while it does not."""
-    try:
-        attrs = client.api.inspect_container(name)
-    except docker.errors.NotFound:
-        return None
-    if not attrs["State"]["Running"]:
-        return None
-    return [d["PathInContainer"] for d in attrs["HostConfig"]["Devices"] or ()]
 
 
 @pytest.mark.timeout(180)
