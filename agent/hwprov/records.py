@@ -164,6 +164,9 @@ class Hardware:
     probed: tuple[ProbedDevice, ...] = ()
     # Granted only when a service names it explicitly (e.g. /dev/mem): never offered by kind.
     explicit_only: bool = False
+    # Another part of the system uses it (the kernel console, a serdev driver, ModemManager):
+    # never given for a kind alone, only to a match that says more. Says who, for the plan.
+    owner: str | None = None
 
     @classmethod
     def from_device(
@@ -196,6 +199,15 @@ class Hardware:
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = to_json(self)
         return doc
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """Hardware a plugin recognised whose node is not what udev said (outside /dev, a link, other
+    numbers): kept out of the inventory, so nothing maps it, and reported."""
+
+    hardware: Hardware
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,11 @@ NAME = "bluetooth"
 
 
 @hookimpl(trylast=True)
+def hwprov_kinds() -> list[str]:
+    return [Kind.BLUETOOTH]
+
+
+@hookimpl(trylast=True)
 def hwprov_subsystems() -> list[str]:
     return ["bluetooth"]
 

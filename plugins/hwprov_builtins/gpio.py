@@ -14,6 +14,11 @@ GPIOMEM_SUBSYSTEMS = ("bcm2835-gpiomem", "rpi-gpiomem")
 
 
 @hookimpl(trylast=True)
+def hwprov_kinds() -> list[str]:
+    return [Kind.GPIO]
+
+
+@hookimpl(trylast=True)
 def hwprov_subsystems() -> list[str]:
     return ["gpio", *GPIOMEM_SUBSYSTEMS, "mem"]
 

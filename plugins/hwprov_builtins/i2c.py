@@ -28,6 +28,11 @@ log = logging.getLogger(__name__)
 
 
 @hookimpl(trylast=True)
+def hwprov_kinds() -> list[str]:
+    return [Kind.I2C]
+
+
+@hookimpl(trylast=True)
 def hwprov_subsystems() -> list[str]:
     # "i2c" for the client devices the kernel adds on a bus (new_device, a driver binding):
     # the cue to scan that bus again.
@@ -44,7 +49,7 @@ def hwprov_classify(device: UdevDevice) -> Hardware | None:
     if device.subsystem != "i2c-dev" or not device.node:
         return None
     number = device.sys_name.removeprefix("i2c-")
-    if not number.isdigit():
+    if not (number.isascii() and number.isdigit()):  # isdigit alone takes superscripts
         return None
     adapter = device.ancestor("i2c")
     where = (adapter.sys_path if adapter else device.sys_path).removeprefix("/sys")

@@ -7,6 +7,8 @@ ptys live under /sys/devices/virtual; 8250 ports the kernel registered but found
 
 from __future__ import annotations
 
+import dataclasses
+
 from hwprov.plugins import (
     USB_ATTRIBUTES,
     Grant,
@@ -21,6 +23,12 @@ from hwprov.plugins import (
 NAME = "serial"
 BY_ID = "/dev/serial/by-id/"
 BY_PATH = "/dev/serial/by-path/"
+MM_PORT_TYPE = "ID_MM_PORT_TYPE_"
+
+
+@hookimpl(trylast=True)
+def hwprov_kinds() -> list[str]:
+    return [Kind.SERIAL]
 
 
 @hookimpl(trylast=True)
@@ -56,7 +64,19 @@ def hwprov_classify(device: UdevDevice) -> Hardware | None:
         details.update(usb.details())
     details["by_id"] = by_id
     details["by_path"] = next((link for link in device.links if link.startswith(BY_PATH)), None)
-    return Hardware.from_device(device, kind=Kind.SERIAL, id=identity, plugin=NAME, details=details)
+    hw = Hardware.from_device(device, kind=Kind.SERIAL, id=identity, plugin=NAME, details=details)
+    return dataclasses.replace(hw, owner=_modem(device))
+
+
+def _modem(device: UdevDevice) -> str | None:
+    """ModemManager's rules type the ports of the modems it knows (ID_MM_PORT_TYPE_AT_PRIMARY,
+    ..._GPS): such a port is the modem's, not free for a kind=serial match."""
+    types = sorted(
+        k.removeprefix(MM_PORT_TYPE).lower()
+        for k, v in device.properties.items()
+        if k.startswith(MM_PORT_TYPE) and v == "1"
+    )
+    return f"ModemManager types it as a modem port ({', '.join(types)})" if types else None
 
 
 def _driver(device: UdevDevice) -> str | None:

@@ -311,3 +311,52 @@ def test_watch_too_reopens_a_lost_monitor_and_prints_what_it_missed(
     s.proc.send_signal(signal.SIGHUP)  # the simulator passes it on
     assert said() == "# resync: SIGHUP"
     assert s.close() == 0
+
+
+def test_a_compose_edit_with_a_label_typo_is_refused_and_the_last_good_one_kept(
+    hwprov_run: Callable[..., Run], tmp_path: Path
+) -> None:
+    run = hwprov_run()
+    d = run.daemon
+    compose = tmp_path / "docker-compose.yml"
+    for typo, says in [
+        ("kind=serail", "kind 'serail' is not one the loaded plugins know"),
+        ("io.hwprov.devices.gps", "did you mean 'io.hwprov.device.gps'?"),
+    ]:
+        mark = d.mark()
+        wrong = "kind=serial" if typo.startswith("kind") else "io.hwprov.device.gps"
+        assert wrong in COMPOSE
+        edited = tmp_path / "edited.yml"  # replaced whole, so no read sees half a file
+        edited.write_text(COMPOSE.replace(wrong, typo))
+        edited.replace(compose)
+        broken = d.wait("compose-broken", after=mark)
+        assert says in broken["error"] and broken["action"] == "keeping the last good one"
+    mark = d.mark()
+    d.sim("plug", id="ftdi")  # still running, and planning from the last good file
+    d.wait("add", after=mark)
+    d.wait("reconciled", after=mark)
+    (tmp_path / "edited.yml").write_text(COMPOSE)
+    (tmp_path / "edited.yml").replace(compose)
+    d.wait("compose-reloaded", after=mark)
+    assert d.stop() == 0
+    assert run.not_json() == []
+
+
+def test_run_says_each_node_it_refuses_once_as_a_decision_line(
+    hwprov_run: Callable[..., Run],
+) -> None:
+    run = hwprov_run(board=str(HERE / "boards" / "hostile.yaml"))
+    d = run.daemon
+    refused = [e for e in d.events() if e["event"] == "node-refused"]
+    assert sorted(e["node"] for e in refused) == [
+        "/dev/../../tmp/x/zero", "/dev/serial1", "/dev/ttyS1", "/tmp/x/zero",
+    ]  # fmt: skip
+    forged = next(e for e in refused if e["hardware"].endswith("ttyS13"))
+    assert forged["reason"] == "udev said 1:1 but /dev/ttyS1 is 4:65"
+    started = next(e for e in d.events() if e["event"] == "started")
+    assert started["hardware"] == ["serial:/devices/platform/serial8250/tty/ttyS1"]
+    os.kill(d.hwprov_pid(), signal.SIGHUP)  # a resync finds the same lies: said once only
+    d.wait("resync")
+    assert d.stop() == 0
+    assert len([e for e in d.events() if e["event"] == "node-refused"]) == 4
+    assert run.not_json() == []

@@ -223,6 +223,7 @@ def test_lists_of_names_and_other_fields() -> None:
         ("labels: [{a: 1}]", "labels: item 1: expected KEY=VALUE"),
         ("labels: {a: [1]}", "labels: 'a': expected a string"),
         ("ulimits: {core: lots}", "ulimits: 'core': expected a number"),
+        ("ulimits: {core: '" + "1" * 5000 + "'}", "ulimits: 'core': expected a number"),
         ("ulimits: [1]", "ulimits: expected a mapping"),
         ("network_mode: [host]", "network_mode: expected a string"),
         ("image: {a: 1}", "image: expected a string"),
@@ -233,7 +234,7 @@ def test_lists_of_names_and_other_fields() -> None:
         ("volumes: data:/data", "volumes: expected a list"),
         ("volumes: [1]", "volumes: item 1"),
         ("image: ${X:?X is needed}", "image: required variable X is missing a value: X is needed"),
-        ("image: cost$", "image: invalid interpolation"),
+        ("image: cost${", "image: invalid interpolation"),
     ],
 )
 def test_broken_fields_name_the_service_field_and_line(body: str, needle: str) -> None:

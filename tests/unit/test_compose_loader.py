@@ -93,6 +93,48 @@ def test_alias_bombs_and_deep_nesting_are_refused_cleanly() -> None:
     assert "nested more than 100 levels deep" in error("services: " + "[" * 3000).message
 
 
+def test_start_order_puts_dependencies_first_however_long_the_chain() -> None:
+    cycle = "services:\n  web: {depends_on: [db, cache]}\n  db: {depends_on: [web]}\n  cache: {}\n"
+    assert load_project_text(cycle, "c.yml").start_order() == ["db", "cache", "web"]
+    # one function call per link once ran out of Python's stack (RecursionError) from ~500
+    chain = "".join(f"  s{i}: {{depends_on: [s{i + 1}]}}\n" for i in range(2000))
+    order = load_project_text("services:\n" + chain, "c.yml").start_order()
+    assert order == [f"s{i}" for i in range(2000, -1, -1)]  # s2000 is no service: named anyway
+
+
+def test_deep_block_nesting_and_chained_aliases_are_refused_cleanly() -> None:
+    # Both read as values nested hundreds deep, which the reader's own walks (freezing,
+    # counting) then overflowed: a RecursionError out of the loader.
+    deep = "services:\n  a:\n" + "".join("  " * (i + 2) + f"k{i}:\n" for i in range(300))
+    chain = "".join(
+        f"x-{j}: &a{j} " + "[" * 60 + (f"*a{j - 1}" if j else "x") + "]" * 60 + "\n"
+        for j in range(20)
+    )
+    for text in (deep, chain + "services: {}\n"):
+        assert error(text).message == "not valid YAML: nested more than 100 levels deep"
+    assert one("x-deep: " + "[" * 95 + "]" * 95).services[0].raw["x-deep"]  # deep, but fine
+
+
+def test_integers_too_long_to_print_are_refused_cleanly() -> None:
+    # Python writes no int of more than 4300 digits as text: these raised a bare ValueError.
+    huge_hex = "0x" + "f" * 4000
+    json = '{"services": {"a": {"image": ' + "1" * 5000 + "}}}"
+    for text, source, line, column in [
+        (f"services:\n  a:\n    image: {huge_hex}\n", "c.yml", 3, 12),
+        (f"services:\n  a:\n    labels: {{a: {huge_hex}}}\n", "c.yml", 3, 17),
+        (f"services:\n  a:\n    group_add: [{huge_hex}]\n", "c.yml", 3, 17),
+        (f"version: {huge_hex}\nservices: {{}}\n", "c.yml", 1, 10),
+        (json, "c.json", 1, 30),
+        (json, "c.yml", 1, 30),
+    ]:
+        with pytest.raises(ComposeError) as err:
+            load_project_text(text, source)
+        assert (err.value.line, err.value.column) == (line, column)
+        assert err.value.message.endswith("...' is not an integer of at most 1000 digits")
+        assert len(err.value.message) < 120
+    assert one("image: 0x" + "f" * 1000).services[0].image == str(16**1000 - 1)
+
+
 def test_json_with_tabs_positions_and_duplicate_keys() -> None:
     text = '{\n\t"services": {\n\t\t"a": {"image": "x", "devices": ["/dev/ttyUSB0"]}\n\t}\n}\n'
     p = load_project_text(text, "t.json")

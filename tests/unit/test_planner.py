@@ -316,3 +316,12 @@ def test_permissions_outside_rwm_are_reported_not_mapped() -> None:
         "devices: /dev/i2c-1 (docker-compose.yml:9): permissions 'permissions' "
         "are not letters of 'rwm'; not mapped",
     )
+
+
+def test_an_address_filter_skips_a_probed_address_that_is_not_hex() -> None:
+    odd = _with_probe(
+        next(h for h in inventory() if h.kind == "i2c"),
+        (ProbedDevice("", None, "busy"), ProbedDevice("0x77", "bmp280", "identified")),
+    )
+    assert parse_match("env", "kind=i2c, address=0x77").matches(odd)
+    assert not parse_match("env", "kind=i2c, address=0x76").matches(odd)

@@ -112,3 +112,22 @@ def test_granting_a_node_that_is_not_there_is_the_plugins_problem() -> None:
     assert host.grant(nodeless) is None
     assert [(p.plugin, p.where) for p in host.problems] == [("careless", "hwprov_grant")]
     assert "PluginError: spi:x has no device node" in host.problems[0].error
+
+
+def test_a_list_hook_returning_no_list_is_its_problem_not_a_traceback() -> None:
+    host = PluginHost().load(eps=[])
+    host.register(_plugin(hwprov_affects=lambda device: 5), "five")
+    host.register(_plugin(hwprov_subsystems=lambda: "tty"), "text")  # not t, t, y
+    assert host.affects(i2c_bus()) == []
+    assert "t" not in host.subsystems() and "tty" in host.subsystems()  # the serial plugin's
+    assert {(p.plugin, p.where) for p in host.problems} == {
+        ("five", "hwprov_affects"), ("text", "hwprov_subsystems"),
+    }  # fmt: skip
+
+
+def test_a_bus_numbered_in_other_digits_is_not_an_i2c_bus() -> None:
+    host = PluginHost().load(eps=[])
+    for name in ("i2c-\u00b2", "i2c-\u0661"):  # superscript two, Arabic-Indic one
+        odd = dataclasses.replace(i2c_bus(1), sys_name=name, node=f"/dev/{name}")
+        assert host.classify(odd) is None
+    assert host.problems == []

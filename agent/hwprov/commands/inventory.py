@@ -16,6 +16,7 @@ from hwprov.commands.options import Subparsers, json_option, plugin_options
 from hwprov.commands.output import print_problems
 from hwprov.hardware.session import Session
 from hwprov.hardware.udev import next_burst
+from hwprov.planning.build import refusal_note
 from hwprov.records import Hardware, HardwareEvent, MonitorLost, UdevEvent
 
 
@@ -67,6 +68,8 @@ def _summary(hw: Hardware) -> str:
     parts += [f"{p.address}:{p.model or p.state}" for p in hw.probed]
     if hw.explicit_only:
         parts.append("explicit-only")
+    if hw.owner:
+        parts.append(f"owner='{hw.owner}'")
     return " ".join(parts)
 
 
@@ -87,12 +90,17 @@ def run_scan(args: argparse.Namespace) -> int:
             "problems": [
                 {"plugin": p.plugin, "where": p.where, "error": p.error} for p in session.problems
             ],
+            "refused": [
+                {"hardware": r.hardware.to_json(), "reason": r.reason} for r in session.refused()
+            ],
         }
         json.dump(doc, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
         print_table(session.hardware(), sys.stdout)
         print_problems(session.problems)
+        for note in map(refusal_note, session.refused()):
+            print(f"warning: {note}", file=sys.stderr)
     return 0
 
 

@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     text = Path(args.file).read_text()
     session = scanned(args)
     hardware = session.hardware()
-    plan = build_plan(project, hardware, session.host)
+    plan = build_plan(project, hardware, session.host, session.refused())
     result = migrate(text, project, plan, hardware, session.host.grant)
     # The edit must load and leave nothing privileged, or it is not offered at all.
     try:

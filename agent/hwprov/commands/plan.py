@@ -63,7 +63,7 @@ def register(sub: Subparsers) -> None:
 def planned(args: argparse.Namespace) -> tuple[Project, Plan]:
     project = load_project(args.file)
     session = scanned(args)
-    return project, build_plan(project, session.hardware(), session.host)
+    return project, build_plan(project, session.hardware(), session.host, session.refused())
 
 
 def print_plan(plan: Plan, out: TextIO) -> None:

@@ -6,6 +6,7 @@ import argparse
 import json
 import signal
 import subprocess
+import sys
 
 from hwprov.commands.options import Subparsers
 from hwprov.errors import SimulatorError
@@ -141,5 +142,7 @@ def _boards(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     board = load_board(args.file)
+    for warning in board.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     print(f"{args.file}: ok: {board.name}, {len(board.devices)} devices, units {list(board.units)}")
     return 0

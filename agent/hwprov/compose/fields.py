@@ -8,10 +8,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from hwprov.compose.model import DeviceMapping, FrozenMap
-from hwprov.compose.yamlsrc import Pos, YList, YMap
+from hwprov.compose.yamlsrc import MAX_INT_DIGITS, Pos, YList, YMap
 
 RESTART_POLICIES = ("no", "always", "on-failure", "unless-stopped")
 _ON_FAILURE = re.compile(r"on-failure:[0-9]+")
+_LIMIT = re.compile(rf"-?[0-9]{{1,{MAX_INT_DIGITS}}}")  # longer: int() would refuse it
 # YAML 1.1 words too, so a file written for either YAML version means what its author meant.
 _BOOLEAN_WORDS = {"true": True, "yes": True, "on": True, "1": True,
                   "false": False, "no": False, "off": False, "0": False}  # fmt: skip
@@ -233,7 +234,7 @@ def ulimits(value: Any, pos: Pos) -> FrozenMap:
 def _limit(value: Any, name: str, where: Pos) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    if isinstance(value, str) and re.fullmatch(r"-?[0-9]+", value.strip()):
+    if isinstance(value, str) and _LIMIT.fullmatch(value.strip()):
         return int(value)
     raise FieldError(
         f"'{name}': expected a number or {{soft: n, hard: n}}, got {describe(value)}", where

@@ -75,7 +75,9 @@ def _parse(text: str, source: str) -> Any:
     as_json = source.endswith(".json") or text.lstrip()[:1] in ("{", "[")
     if as_json:
         try:
-            json.loads(text)
+            # Only a check: the YAML reader reads the numbers (and refuses ints too long to
+            # print, where json's int() would raise a bare ValueError).
+            json.loads(text, parse_int=str)
         except json.JSONDecodeError as err:
             if source.endswith(".json"):
                 raise ComposeError(
@@ -136,10 +138,15 @@ class _Reader:
             self.warn(
                 doc.value_pos("version"), f"version '{version}' is not 2.x or 3.x: read as 2.x"
             )
-        name = doc.get("name") if isinstance(doc.get("name"), str) else None
-        if name and "$" not in name:
-            self.env.setdefault("COMPOSE_PROJECT_NAME", name)  # compose sets it for interpolation
+        name: str | None = None
+        if isinstance(doc.get("name"), str):
+            name = self.expand("", "name", doc["name"], doc.value_pos("name"))
+            # compose puts the normalised name where the rest of the file can interpolate it
+            normalised = re.sub(r"[^a-z0-9_-]", "", name.lower()).lstrip("_-")
+            if normalised:
+                self.env.setdefault("COMPOSE_PROJECT_NAME", normalised)
         services = tuple(self.service(*entry) for entry in self.entries(doc))
+        self.check_the_rest(doc)
         for variable, pos in self.unset.items():
             self.warn(pos, f"variable {variable} is not set: read as an empty string")
         return Project(
@@ -251,6 +258,14 @@ class _Reader:
         if isinstance(value, YList):
             return value.like([self._expand(v, value.item_pos(i)) for i, v in enumerate(value)])
         return value
+
+    def check_the_rest(self, doc: YMap) -> None:
+        """Interpolate the top-level values hwprov does not read, for their errors only: compose
+        interpolates every string in the file, so a bad `${` in `x-*` or `secrets` fails there."""
+        read = ("services", "volumes", "networks", "name")
+        for key, value in doc.items():
+            if key not in read and ("services" in doc or key in TOP_LEVEL or key.startswith("x-")):
+                self.expand("", key, value, doc.value_pos(key))
 
     def top_level(self, doc: YMap, key: str) -> Any:
         value = doc.get(key)

@@ -114,18 +114,19 @@ class Project:
         """Service names with their dependencies first (depends_on orders starts; a cycle
         keeps file order)."""
         depends = {s.name: s.depends_on for s in self.services}
-        order: list[str] = []
-        visiting: set[str] = set()
-
-        def visit(name: str) -> None:
-            if name in order or name in visiting:
-                return
-            visiting.add(name)
-            for dep in depends.get(name, ()):
-                visit(dep)
-            visiting.discard(name)
-            order.append(name)
-
-        for name in depends:
-            visit(name)
-        return order
+        order: dict[str, None] = {}  # a set that keeps its order
+        # Depth first with a stack of its own: a chain of a thousand depends_on is no reason to
+        # run out of Python's.
+        for first in depends:
+            path, stack = {first}, [(first, iter(depends[first]))]
+            while stack and first not in order:
+                name, deps = stack[-1]
+                dep = next((d for d in deps if d not in order and d not in path), None)
+                if dep is None:
+                    stack.pop()
+                    path.discard(name)
+                    order[name] = None
+                else:
+                    path.add(dep)
+                    stack.append((dep, iter(depends.get(dep, ()))))
+        return list(order)

@@ -26,8 +26,15 @@ Pos = tuple[int, int]
 NOWHERE: Pos = (0, 0)
 # Aliases are shared while parsing but copied by interpolation: bound what they expand to.
 MAX_VALUES = 200_000
+# The reader's later walks (interpolation, freezing) recurse once per level: bound the nesting
+# of what a file (with its aliases followed) reads as, block style too.
+MAX_DEPTH = 100
 # PyYAML's scanner slows quadratically with flow nesting ("[[[[..." of 3000 takes seconds).
 MAX_FLOW_DEPTH = 100
+# Python will not write an int of more than 4300 decimal digits as text (int_max_str_digits),
+# so a longer one would raise wherever a field turns it into a string. No compose value needs
+# more than a few digits; a thousand (of any base) stays well below that limit.
+MAX_INT_DIGITS = 1000
 
 
 class YMap(dict[str, Any]):
@@ -148,7 +155,8 @@ _Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+.012345
 
 
 def _scalar_error(node: ScalarNode, kind: str) -> ConstructorError:
-    return ConstructorError(None, None, f"'{node.value}' is not {kind}", node.start_mark)
+    text = node.value if len(node.value) <= 60 else node.value[:57] + "..."
+    return ConstructorError(None, None, f"'{text}' is not {kind}", node.start_mark)
 
 
 def _construct_bool(loader: _Loader, node: ScalarNode) -> bool:
@@ -161,6 +169,8 @@ def _construct_bool(loader: _Loader, node: ScalarNode) -> bool:
 def _construct_int(loader: _Loader, node: ScalarNode) -> int:
     text = str(node.value).replace("_", "")
     sign, digits = (-1, text[1:]) if text.startswith("-") else (1, text.lstrip("+"))
+    if len(digits.removeprefix("0o").removeprefix("0x")) > MAX_INT_DIGITS:
+        raise _scalar_error(node, f"an integer of at most {MAX_INT_DIGITS} digits")
     try:
         if digits.startswith(("0o", "0x")):
             return sign * int(digits[2:], 8 if digits[1] == "o" else 16)
@@ -235,13 +245,17 @@ for _tag, _fn in {
     _Loader.add_constructor(f"tag:yaml.org,2002:{_tag}", _fn)
 
 
-def _count(value: Any, seen: dict[int, int]) -> int:
-    """How many values `value` stands for once aliases are copied (memoised: linear time)."""
-    if not isinstance(value, dict | list):
-        return 1
+def _measure(value: Any, seen: dict[int, tuple[int, int]]) -> tuple[int, int]:
+    """How many values `value` stands for once aliases are copied, and how deep it nests
+    (memoised: linear time). Tuples are the pairs of `!!omap` and `!!pairs`."""
+    if not isinstance(value, dict | list | tuple):
+        return 1, 0
     if id(value) not in seen:
-        children = value.values() if isinstance(value, dict) else value
-        seen[id(value)] = 1 + sum(_count(child, seen) for child in children)
+        children = [
+            _measure(c, seen) for c in (value.values() if isinstance(value, dict) else value)
+        ]
+        count = 1 + sum(n for n, _ in children)
+        seen[id(value)] = count, 1 + max((depth for _, depth in children), default=0)
     return seen[id(value)]
 
 
@@ -254,8 +268,14 @@ def load_yaml(text: str) -> Any:
         raise yaml.YAMLError("nested too deeply (or a recursive alias)") from None
     finally:
         loader.dispose()
-    if _count(doc, {}) > MAX_VALUES:
+    try:
+        count, depth = _measure(doc, {})
+    except RecursionError:  # aliases of aliases, each nested as deep as the parser allows
+        count, depth = 0, MAX_DEPTH + 1
+    if count > MAX_VALUES:
         raise yaml.YAMLError(f"aliases expand to more than {MAX_VALUES} values")
+    if depth > MAX_DEPTH:
+        raise yaml.YAMLError(f"nested more than {MAX_DEPTH} levels deep")
     return doc
 
 

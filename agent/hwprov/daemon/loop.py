@@ -32,7 +32,7 @@ from hwprov.daemon.filewatch import FileWatch
 from hwprov.errors import EngineError, EngineNotFound, HwprovError, UdevError
 from hwprov.hardware.session import Session
 from hwprov.hardware.udev import UdevMonitor, next_burst
-from hwprov.planning.build import build_plan
+from hwprov.planning.build import build_plan, requirements
 from hwprov.records import Action, MonitorLost, UdevEvent, UnplugPolicy
 
 
@@ -75,7 +75,7 @@ class Daemon:
 
     def run(self, ready: Callable[[], None] | None = None) -> int:
         session = Session.open(self.disabled)
-        project = load_project(self.compose_file)  # a broken file at start is a clear error
+        project = self._load(session)  # a broken file at start is a clear error
         name = self.project or project_name(self.compose_file, project.name)
         monitor = session.monitor(events=self.wake)
         monitor.start()  # listen before enumerating, so nothing plugged in between is lost
@@ -93,6 +93,7 @@ class Daemon:
         try:
             session.coldplug(monitor)
             self.emit("started", project=name, hardware=[h.id for h in session.hardware()])
+            self._say_refused(session, set())
             converge = Converge()
             if ready:
                 ready()
@@ -115,13 +116,15 @@ class Daemon:
                     # The enumeration is newer than every udev event in this burst.
                     items = [i for i in items if not isinstance(i, UdevEvent)]
                 events = [i for i in items if isinstance(i, UdevEvent)]
+                refused = set(session.inventory.refused)
                 for change in session.inventory.apply(events):
                     hw = change.hardware
                     self.emit(str(change.action), hardware=hw.id, kind=hw.kind, node=hw.node)
+                self._say_refused(session, refused)
                 reloaded = False
                 if Wake.RELOAD in items or Wake.COMPOSE_CHANGED in items:
                     try:
-                        project = load_project(self.compose_file)
+                        project = self._load(session)
                         self.emit("compose-reloaded", source=str(self.compose_file))
                         reloaded = True
                     except HwprovError as err:
@@ -151,6 +154,20 @@ class Daemon:
             watch.stop()
             engine.close()
 
+    def _say_refused(self, session: Session, known: set[str]) -> None:
+        """A decision line for each newly refused node (`known`: the sys paths said before)."""
+        for r in session.refused():
+            if r.hardware.sys_path not in known:
+                hw = r.hardware
+                self.emit("node-refused", hardware=hw.id, node=hw.node, reason=r.reason)
+
+    def _load(self, session: Session) -> Project:
+        """The compose file, with its labels checked against the plugins: a label the planner
+        would refuse is refused here, while the last good file can still be kept."""
+        project = load_project(self.compose_file)
+        requirements(project, session.host)
+        return project
+
     def _resync(
         self,
         session: Session,
@@ -163,7 +180,9 @@ class Daemon:
         monitor listens first; UdevError when none opens or it keeps being lost."""
         if lost is not None:
             monitor = monitor.reopen(lost.reason)
+        refused = set(session.inventory.refused)
         changes = session.resync(monitor)
+        self._say_refused(session, refused)
         for change in changes:
             hw = change.hardware
             self.emit(str(change.action), hardware=hw.id, kind=hw.kind, node=hw.node)
@@ -189,7 +208,7 @@ class Daemon:
         reconciler: Reconciler,
         timers: list[threading.Timer],
     ) -> None:
-        plan = build_plan(project, session.hardware(), session.host)
+        plan = build_plan(project, session.hardware(), session.host, session.refused())
         selected = converge.select(plan, kind)
         began = time.monotonic()
         try:

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from hwprov.hardware.nodeview import under_dev
 from hwprov.records import DeviceNode, Grant, GrantFn, Hardware, Kind, Mount
 
 # hostPath and digit-first names ("1") need 0.5.0, annotations 0.6.0; 0.6.x is the newest that
@@ -102,7 +103,7 @@ def _by_id(hw: Hardware) -> str | None:
 
 def container_edits(hw: Hardware, g: Grant) -> dict[str, Any]:
     """What the runtime adds to the container for this grant; empty if CDI can carry none of it."""
-    nodes = [_node(d, d.path_in_container) for d in g.devices]
+    nodes = [_node(d, d.path_in_container) for d in g.devices if under_dev(d.path_on_host)]
     own = next((d for d in g.devices if d.path_on_host == hw.node), None)
     by_id = _by_id(hw)
     if own and by_id and all(n["path"] != by_id for n in nodes):

@@ -10,10 +10,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from hwprov.hardware.inventory import Inventory
+from hwprov.hardware.nodeview import check_node
+from hwprov.hardware.owners import read_owners
 from hwprov.hardware.smbus_io import SMBusProbeIO
 from hwprov.hardware.udev import UdevMonitor, coldplug
 from hwprov.plugins.host import PluginHost, Problem
-from hwprov.records import Hardware, HardwareEvent
+from hwprov.records import Hardware, HardwareEvent, Refused
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,11 +29,20 @@ class Session:
         for the chips the plugins know unless `probe` is false."""
         host = PluginHost(disabled=tuple(disabled)).load()
         chips = tuple(host.i2c_chips())
-        return cls(host, Inventory(host, (lambda: SMBusProbeIO(chips)) if probe else None))
+        probe_io = (lambda: SMBusProbeIO(chips)) if probe else None
+        return cls(host, Inventory(host, probe_io, check_node, read_owners))
 
     def fresh(self) -> Session:
         """The same plugins and probe, an empty inventory (a scan from scratch)."""
-        return Session(self.host, Inventory(self.host, self.inventory.probe_io))
+        return Session(
+            self.host,
+            Inventory(
+                self.host,
+                self.inventory.probe_io,
+                self.inventory.check_node,
+                self.inventory.read_owners,
+            ),
+        )
 
     @property
     def problems(self) -> list[Problem]:
@@ -39,6 +50,10 @@ class Session:
 
     def hardware(self) -> list[Hardware]:
         return self.inventory.hardware()
+
+    def refused(self) -> list[Refused]:
+        """What a plugin recognised but whose node is not what udev said: never mapped."""
+        return [self.inventory.refused[p] for p in sorted(self.inventory.refused)]
 
     def monitor(
         self, events: queue.Queue[object] | None = None, source: str | None = None

@@ -13,7 +13,9 @@ be shell globs. `detail.<key>=value` matches any detail a plugin records (third-
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -22,6 +24,9 @@ from hwprov.records import Hardware, Props, UnplugPolicy
 PREFIX = "io.hwprov.device."
 ENABLE_LABEL = "io.hwprov.enable"
 ON_UNPLUG_LABEL = "io.hwprov.on-unplug"
+# Set by hwprov on the containers it holds; harmless when copied into a compose file.
+HELD_LABEL = "io.hwprov.held"
+NAMESPACE = "io.hwprov."
 
 
 def _glob(value: str, candidates: list[str]) -> bool:
@@ -30,6 +35,14 @@ def _glob(value: str, candidates: list[str]) -> bool:
 
 def _address(value: str) -> int:
     return int(value, 0)
+
+
+def _hex(address: str) -> int | None:
+    """A probed address ("0x76"), or None when a probe recorded something else."""
+    try:
+        return int(address, 16)
+    except ValueError:
+        return None
 
 
 def _detail(key: str) -> Callable[[Hardware, str], bool]:
@@ -55,7 +68,7 @@ MATCHERS: dict[str, Callable[[Hardware, str], bool]] = {
     "role": _detail("role"),
     "adapter": lambda hw, v: hw.kind == "bluetooth" and hw.name == v,
     "sensor": lambda hw, v: any(p.model == v.lower() for p in hw.probed),
-    "address": lambda hw, v: any(int(p.address, 16) == _address(v) for p in hw.probed),
+    "address": lambda hw, v: any(_hex(p.address) == _address(v) for p in hw.probed),
 }
 FLAGS = ("optional",)
 OPTIONS = ("path",)
@@ -75,8 +88,17 @@ class HardwareMatch:
     optional: bool
 
     def matches(self, hw: Hardware) -> bool:
+        return self.holds(hw) and self.may_take(hw)
+
+    def may_take(self, hw: Hardware) -> bool:
+        """Explicit-only hardware needs a naming filter; what another part of the system owns
+        needs more than a kind (`kind=serial` alone must not take the console)."""
         if hw.explicit_only and not NAMING_KEYS & set(self.filters):
             return False
+        return hw.owner is None or bool(set(self.filters) - {"kind"})
+
+    def holds(self, hw: Hardware) -> bool:
+        """Every filter holds (whether this match may take it is `may_take`)."""
         for key, value in self.filters.items():
             check = MATCHERS.get(key)
             ok = check(hw, value) if check else _detail(key.removeprefix("detail."))(hw, value)
@@ -125,6 +147,46 @@ def parse_match(slot: str, value: object) -> HardwareMatch:
     if not filters:
         raise LabelSyntaxError("no filter given: at least one of kind, name, vendor, ...")
     return HardwareMatch(slot, Props(filters), container_path, optional)
+
+
+def misspelt_labels(labels: Mapping[str, str]) -> list[str]:
+    """A message for each label that looks meant for hwprov but is none of its labels.
+
+    Every key in the io.hwprov. namespace must be one hwprov reads, and a key that is a near
+    miss of one (`io.hwprv.device.gps`) is caught too: ignoring it would silently give the
+    service nothing.
+    """
+    problems = []
+    for key in labels:
+        if key in (ENABLE_LABEL, ON_UNPLUG_LABEL, HELD_LABEL):
+            continue
+        if key.startswith(PREFIX):
+            if not key.removeprefix(PREFIX):
+                problems.append(f"label '{key}': a slot name must follow {PREFIX}")
+            continue
+        # The slot is what follows the misspelt prefix: after its last '.', or its last '-'
+        # for `io.hwprov.device-gps`.
+        slots = {key.rsplit(".", 1)[-1], re.split(r"[._-]", key)[-1]}
+        candidates = [*(PREFIX + slot for slot in sorted(slots)), ENABLE_LABEL, ON_UNPLUG_LABEL]
+        # Outside hwprov's namespace only a close miss is ours; inside it anything unknown is.
+        cutoff = 0.6 if key.startswith(NAMESPACE) else 0.85
+        close = difflib.get_close_matches(key, candidates, n=1, cutoff=cutoff)
+        if key.startswith(NAMESPACE) or close:
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            known = f"{PREFIX}<slot>, {ENABLE_LABEL}, {ON_UNPLUG_LABEL}"
+            problems.append(f"label '{key}' is not one hwprov reads ({known}){hint}")
+    return problems
+
+
+def unknown_kind(match: HardwareMatch, known: frozenset[str]) -> str | None:
+    """Why the kind a match asks for is none of `known`, with the nearest one; None if known."""
+    kind = match.filters.get("kind")
+    if kind is None or kind in known:
+        return None
+    close = difflib.get_close_matches(kind, sorted(known), n=1, cutoff=0.6)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    names = ", ".join(sorted(known)) or "none"
+    return f"kind '{kind}' is not one the loaded plugins know (kinds: {names}){hint}"
 
 
 def match_labels(labels: Mapping[str, str]) -> dict[str, str]:

@@ -4,8 +4,12 @@ Policy, in one place:
 - a `devices:` entry is mapped as declared (read/write unless it gave permissions); when a
   plugin claims the node, the plugin's grant adds what the node needs (SYS_RAWIO for /dev/mem,
   the node's group); a node no plugin claims (a console, /dev/kvm) is mapped as declared too;
-- paths that are not device nodes, or that leave /dev, are reported and never mapped;
+- paths that are not device nodes, or that leave /dev, are reported and never mapped; a node a
+  plugin grants must be a normalised path below /dev (the inventory already refused hardware
+  whose udev node is not the node udev announced);
 - a match label maps whatever attached hardware matches it; nothing matching is "unmet";
+  hardware another part of the system owns (the console, a serdev UART, a modem) is never
+  given for a kind alone: the plan says what was left out, or given, and why;
 - `privileged: true` is never granted. It is replaced by what the service declares, or, when
   it declares no hardware, by every attached device of the plugin kinds except explicit-only
   ones (/dev/mem) and Bluetooth unless the service is already on the host network;
@@ -18,7 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from hwprov.features import FEATURES
-from hwprov.hardware.nodeview import NodeInfo, NodeType
+from hwprov.hardware.nodeview import NodeInfo, NodeType, under_dev
 from hwprov.planning.plan import Plan, PlannedDevice, PlannedMount, ServicePlan, Setting, Unmet
 from hwprov.planning.requirements import DeclaredNode, Requirements
 from hwprov.records import DeviceNode, Grant, GrantFn, Hardware, UnplugPolicy
@@ -135,15 +139,28 @@ def _declared(
         return
     g = grant(hw)
     why = f"{label}: {hw.plugin} plugin, {hw.kind} {hw.name}"
+    if hw.owner is not None:
+        why += f", given although {hw.owner} (named explicitly)"
     b.node(resolved, node.container, perms, info, hw.id, why)
     if g is not None:
         b.grant(g, why, req.network_mode)
+
+
+def _owned_note(label: str, hw: Hardware, taken: bool) -> str:
+    what = f"{label}: {hw.kind} {hw.name}"
+    if taken:
+        return f"{what} given although {hw.owner}: the label says more than a kind"
+    return f"{what} left out: {hw.owner}; name it (name={hw.name}) to map it"
 
 
 def _hardware_grant(
     b: _Builder, req: Requirements, hw: Hardware, g: Grant, why: str, container: str | None
 ) -> None:
     for d in g.devices:
+        if not under_dev(d.path_on_host):
+            # The inventory holds udev's own nodes to this; a plugin's extra nodes too.
+            b.notes.append(f"{why}: {d.path_on_host} is not a path below /dev; not mapped")
+            continue
         target = container or d.path_in_container
         b.node(d.path_on_host, target, d.permissions, d, hw.id, why)
     b.grant(g, why, req.network_mode)
@@ -163,11 +180,21 @@ def plan_service(
     for node in req.nodes:
         _declared(b, req, node, nodes.get(node.host), by_node, grant)
     for match in req.matches:
-        found = [hw for hw in hardware if match.matches(hw)]
+        held = [hw for hw in hardware if match.holds(hw)]
+        found = [hw for hw in held if match.may_take(hw)]
         label = f"label io.hwprov.device.{match.slot} ({match.describe()})"
+        for hw in held:
+            if hw.owner is not None:
+                b.notes.append(_owned_note(label, hw, taken=hw in found))
         if not found:
             state = "optional, " if match.optional else ""
-            b.unmet.append(Unmet(label, match.optional, f"{state}nothing attached matches"))
+            taken = ", ".join(hw.name for hw in held)
+            what = (
+                f"only what the system uses matches ({taken})"
+                if held
+                else "nothing attached matches"
+            )
+            b.unmet.append(Unmet(label, match.optional, f"{state}{what}"))
             continue
         single_path = match.container_path if len(found) == 1 else None
         if match.container_path and len(found) > 1:
@@ -202,6 +229,9 @@ def _replace_privileged(
     offered = []
     for hw in hardware:
         if hw.explicit_only:
+            continue
+        if hw.owner is not None:
+            b.notes.append(f"privileged: {hw.kind} {hw.name} not offered: {hw.owner}")
             continue
         g = grant(hw)
         if g is None:

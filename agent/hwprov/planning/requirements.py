@@ -16,9 +16,12 @@ from hwprov.planning.matchlabels import (
     LabelSyntaxError,
     enabled,
     match_labels,
+    misspelt_labels,
     on_unplug,
     parse_match,
+    unknown_kind,
 )
+from hwprov.plugins.host import KnownKinds
 from hwprov.records import UnplugPolicy
 
 
@@ -42,12 +45,18 @@ class Requirements:
     privileged: bool = False
     enabled: bool = True
     on_unplug: UnplugPolicy | None = None  # None: hwprov's default
+    warnings: tuple[str, ...] = ()
 
 
-def requirements_of(service: Service, source: str) -> Requirements:
+def requirements_of(service: Service, source: str, kinds: KnownKinds | None = None) -> Requirements:
+    """What `service` asks for. ComposeError for a label hwprov cannot read, and, when `kinds`
+    is given, for a kind no loaded plugin produces (a warning while some plugin does not say
+    which kinds it produces)."""
     name, line = service.name, service.line
     where = f"{source}:{line}" if line else source
     labels = dict(service.labels)
+    if problems := misspelt_labels(labels):
+        raise ComposeError(source, line, None, f"service '{name}': " + "; ".join(problems))
     nodes = tuple(
         DeclaredNode(
             host=d.host,
@@ -71,6 +80,16 @@ def requirements_of(service: Service, source: str) -> Requirements:
         raise ComposeError(
             source, line, None, f"service '{name}': {ON_UNPLUG_LABEL}: {err}"
         ) from None
+    warnings = []
+    for match in matches:
+        problem = unknown_kind(match, kinds.names) if kinds is not None else None
+        if kinds is None or problem is None:
+            continue
+        message = f"service '{name}': label io.hwprov.device.{match.slot}: {problem}"
+        if not kinds.undeclared:
+            raise ComposeError(source, line, None, message)
+        others = ", ".join(kinds.undeclared)
+        warnings.append(f"{where}: {message} (unless {others}, which does not say, makes it)")
     features = service.features  # the io.balena.features.* that the supervisor counts as on
     return Requirements(
         service=name,
@@ -83,4 +102,5 @@ def requirements_of(service: Service, source: str) -> Requirements:
         privileged=service.privileged,
         enabled=enabled(labels),
         on_unplug=policy,
+        warnings=tuple(warnings),
     )

@@ -35,6 +35,16 @@ def hwprov_subsystems() -> list[str]:
 
 
 @hookspec
+def hwprov_kinds() -> list[str]:
+    """Return the kinds this plugin's `hwprov_classify` produces ("serial", "spi"...).
+
+    A compose label asking for a kind that no loaded plugin declares is a typo, reported at plan
+    time with the known kinds. While a plugin that classifies does not declare its kinds, an
+    unknown kind can only be a warning: it might be that plugin's.
+    """
+
+
+@hookspec
 def hwprov_sysfs_attributes() -> list[str]:
     """Return extra sysfs attribute names to read into each snapshot.
 

@@ -37,6 +37,14 @@ class Problem:
     error: str
 
 
+@dataclass(frozen=True, slots=True)
+class KnownKinds:
+    """The kinds the loaded plugins produce, and the classifying plugins that did not say."""
+
+    names: frozenset[str]
+    undeclared: tuple[str, ...] = ()
+
+
 class PluginHost:
     def __init__(self, disabled: Iterable[str] = ()) -> None:
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
@@ -118,6 +126,9 @@ class PluginHost:
     def _collect(self, hook_name: str, check: Callable[[Any], bool], **kwargs: Any) -> list[Any]:
         out = []
         for plugin, result in self._call(hook_name, False, **kwargs):
+            if not isinstance(result, list | tuple):  # a str would be read as its characters
+                self._problem(plugin, hook_name, TypeError(f"expected a list, got {result!r}"))
+                continue
             for item in result:
                 if check(item):
                     out.append(item)
@@ -127,6 +138,12 @@ class PluginHost:
 
     def subsystems(self) -> list[str]:
         return sorted(set(self._collect("hwprov_subsystems", lambda s: isinstance(s, str))))
+
+    def kinds(self) -> KnownKinds:
+        declared = self._collect("hwprov_kinds", lambda s: isinstance(s, str) and s != "")
+        declaring = {impl.plugin_name for impl in self.pm.hook.hwprov_kinds.get_hookimpls()}
+        classifying = {impl.plugin_name for impl in self.pm.hook.hwprov_classify.get_hookimpls()}
+        return KnownKinds(frozenset(declared), tuple(sorted(classifying - declaring)))
 
     def sysfs_attributes(self) -> list[str]:
         return sorted(set(self._collect("hwprov_sysfs_attributes", lambda s: isinstance(s, str))))

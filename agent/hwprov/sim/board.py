@@ -6,7 +6,7 @@ Pure: no umockdev here. A broken file gives BoardError naming the file and the e
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from hwprov.errors import BoardError
+from hwprov.hardware.nodeview import under_dev
 from hwprov.records import Props
 from hwprov.sim.paths import fixtures_dir
 
@@ -54,6 +55,8 @@ class Board:
     source: str
     devices: tuple[BoardDevice, ...]
     i2c: tuple[I2CBus, ...] = ()
+    # What no kernel or udevd would announce; the board still runs, so hostile cases are testable.
+    warnings: tuple[str, ...] = ()
 
     def unit_devices(self, unit: str) -> tuple[BoardDevice, ...]:
         """The unit's top device and everything below its path, parents first."""
@@ -207,18 +210,26 @@ def _device(raw: Any, index: int, source: str) -> BoardDevice:
     )
 
 
-def _consoles(count: Any, source: str) -> list[BoardDevice]:
-    """Virtual consoles tty0..N-1 plus tty, console, ptmx: every real board has them."""
+def _consoles(count: Any, active: Any, source: str) -> list[BoardDevice]:
+    """Virtual consoles tty0..N-1 plus tty, console, ptmx: every real board has them. `active`
+    is the kernel's console list (`console=` on the command line), as /sys/class/tty/console/
+    active shows it: "tty1 ttyS0"."""
     if not isinstance(count, int) or not 0 <= count <= 64:
         raise BoardError(source, "consoles", "must be a number of virtual consoles, 0 to 64")
+    if not isinstance(active, str):
+        raise BoardError(source, "console", "must be the active consoles, e.g. 'tty1 ttyS0'")
     out = [
         BoardDevice(f"/devices/virtual/tty/tty{n}", "tty", node=f"tty{n}", major=4, minor=n)
         for n in range(count)
     ]
     for name, minor in (("tty", 0), ("console", 1), ("ptmx", 2)):
+        attributes = Props({"active": active} if name == "console" else {})
         out.append(
-            BoardDevice(f"/devices/virtual/tty/{name}", "tty", node=name, major=5, minor=minor)
-        )
+            BoardDevice(
+                f"/devices/virtual/tty/{name}", "tty", node=name, major=5, minor=minor,
+                attributes=attributes,
+            )
+        )  # fmt: skip
     return out
 
 
@@ -263,7 +274,7 @@ def parse_board(text: str, source: str) -> Board:
     if not isinstance(raw_devices, list) or not raw_devices:
         raise BoardError(source, "devices", "must be a non-empty list")
     devices = [_device(d, i, source) for i, d in enumerate(raw_devices)]
-    devices += _consoles(doc.get("consoles", 0), source)
+    devices += _consoles(doc.get("consoles", 0), doc.get("console", "tty0"), source)
     seen: set[str] = set()
     for d in devices:
         if d.path in seen:
@@ -274,7 +285,41 @@ def parse_board(text: str, source: str) -> Board:
         raise BoardError(source, "devices", "two devices share an 'id'")
     nodes = {d.node for d in devices if d.node}
     i2c = tuple(_i2c(b, i, source, nodes) for i, b in enumerate(doc.get("i2c") or []))
-    return Board(doc["board"], doc["name"], doc["provenance"], source, tuple(devices), i2c)
+    warnings = tuple(unrealistic(devices))
+    return Board(
+        doc["board"], doc["name"], doc["provenance"], source, tuple(devices), i2c, warnings
+    )
+
+
+def unrealistic(devices: list[BoardDevice]) -> list[str]:
+    """The nodes these devices announce that no kernel would: the kernel names a node relative
+    to /dev with the numbers it has, and `node:`/`dev:` say exactly that, so a DEVNAME, MAJOR or
+    MINOR given as a plain property is a lie about the node (or another device's link)."""
+    nodes = {d.node: d for d in devices if d.node}
+    links = {link for d in devices for link in d.links}
+    out = []
+    for d in devices:
+        given = {k: v for k, v in d.properties.items() if k in ("DEVNAME", "MAJOR", "MINOR")}
+        if not given or d.node:  # with a node, the testbed announces node and dev instead
+            continue
+        name = given.get("DEVNAME", "")
+        path = name if name.startswith("/") else f"/dev/{name}"
+        if not under_dev(path):
+            why = f"DEVNAME '{name}' is not a node below /dev"
+        elif name in links:
+            why = f"DEVNAME '{name}' is a udev link, not a node"
+        elif name in nodes and (nodes[name].major, nodes[name].minor) != _numbers(given):
+            owner = nodes[name]
+            why = f"DEVNAME '{name}' is {owner.major}:{owner.minor}, not the MAJOR:MINOR given"
+        else:
+            why = "DEVNAME, MAJOR and MINOR belong in 'node' and 'dev'"
+        out.append(f"{d.path}: {why}; hwprov must refuse it (not a realistic board)")
+    return out
+
+
+def _numbers(props: Mapping[str, str]) -> tuple[int | None, int | None]:
+    major, minor = props.get("MAJOR", ""), props.get("MINOR", "")
+    return (int(major) if major.isdigit() else None, int(minor) if minor.isdigit() else None)
 
 
 def load_board(name_or_path: str) -> Board:

@@ -8,6 +8,11 @@ NAME = "spidev"
 
 
 @hookimpl
+def hwprov_kinds() -> list[str]:
+    return ["spi"]
+
+
+@hookimpl
 def hwprov_subsystems() -> list[str]:
     return ["spidev"]
 
