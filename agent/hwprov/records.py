@@ -178,6 +178,7 @@ class Hardware:
         plugin: str,
         details: Mapping[str, str | None] | None = None,  # None values are left out
         explicit_only: bool = False,
+        owner: str | None = None,
     ) -> Hardware:
         """A record carrying the snapshot's node facts; the plugin supplies identity and details."""
         return cls(
@@ -194,6 +195,7 @@ class Hardware:
             links=device.links,
             details=Props({k: v for k, v in (details or {}).items() if v is not None}),
             explicit_only=explicit_only,
+            owner=owner,
         )
 
     def to_json(self) -> dict[str, Any]:

@@ -7,8 +7,6 @@ ptys live under /sys/devices/virtual; 8250 ports the kernel registered but found
 
 from __future__ import annotations
 
-import dataclasses
-
 from hwprov.plugins import (
     USB_ATTRIBUTES,
     Grant,
@@ -64,8 +62,9 @@ def hwprov_classify(device: UdevDevice) -> Hardware | None:
         details.update(usb.details())
     details["by_id"] = by_id
     details["by_path"] = next((link for link in device.links if link.startswith(BY_PATH)), None)
-    hw = Hardware.from_device(device, kind=Kind.SERIAL, id=identity, plugin=NAME, details=details)
-    return dataclasses.replace(hw, owner=_modem(device))
+    return Hardware.from_device(
+        device, kind=Kind.SERIAL, id=identity, plugin=NAME, details=details, owner=_modem(device)
+    )
 
 
 def _modem(device: UdevDevice) -> str | None:

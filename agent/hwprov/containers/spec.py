@@ -13,13 +13,14 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from hwprov.planning import matchlabels
 from hwprov.planning.plan import ServicePlan
 
 HostPath = Callable[[str], str]
 # Set on a container hwprov keeps stopped because its required hardware is gone (the `stop`
 # unplug policy); the value says what is missing. It lives on the container, so a restarted
 # hwprov knows to start it again when the hardware returns.
-HELD_LABEL = "io.hwprov.held"
+HELD_LABEL = matchlabels.HELD_LABEL  # the io.hwprov.* vocabulary has one owner
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ from hwprov.records import Hardware, Props, UnplugPolicy
 PREFIX = "io.hwprov.device."
 ENABLE_LABEL = "io.hwprov.enable"
 ON_UNPLUG_LABEL = "io.hwprov.on-unplug"
-# Set by hwprov on the containers it holds; harmless when copied into a compose file.
+# Set by hwprov on the containers it holds stopped (containers/spec.py), never read from compose.
 HELD_LABEL = "io.hwprov.held"
 NAMESPACE = "io.hwprov."
 
@@ -158,7 +158,7 @@ def misspelt_labels(labels: Mapping[str, str]) -> list[str]:
     """
     problems = []
     for key in labels:
-        if key in (ENABLE_LABEL, ON_UNPLUG_LABEL, HELD_LABEL):
+        if key in (ENABLE_LABEL, ON_UNPLUG_LABEL, HELD_LABEL):  # held: set by hwprov, harmless
             continue
         if key.startswith(PREFIX):
             if not key.removeprefix(PREFIX):
