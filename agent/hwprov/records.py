@@ -133,6 +133,18 @@ class MonitorLost:
 
 
 @dataclass(frozen=True, slots=True)
+class UntrustedUevent:
+    """A uevent that neither the kernel nor udevd sent was dropped unread (said once per sender
+    and reason). Nothing it claimed is believed; the daemon says so in a decision line. With
+    `resync`, its sender was gone before it could be looked at, so it may have been udevd's
+    (an idle worker exits): what is attached is enumerated again rather than lost."""
+
+    sender: str
+    reason: str
+    resync: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class ProbedDevice:
     """Something a probe found behind a device, e.g. a sensor at an I2C address."""
 

@@ -8,7 +8,11 @@ test writes; the wrapper reads it each time a monitor receives an event:
   the kernel dropped events for a full socket buffer; the file is emptied, so the monitor
   hwprov opens next works;
 - `overrun-for-good`: the same, and no netlink socket opens any more (EMFILE), so hwprov
-  cannot listen again.
+  cannot listen again;
+- `untrusted` / `sender-gone`: while the file says so, every message is taken as sent by a
+  process that does not run udevd, or by one gone before it could be looked at. umockdev's
+  sender is the simulator itself, so the real sender check is off in its testbed; here it is
+  on, with only its verdict replaced: the peek, the drop and what the daemon does are real.
 """
 
 from __future__ import annotations
@@ -21,6 +25,12 @@ from typing import Any
 
 import pyudev
 from hwprov.commands.main import main
+from hwprov.hardware import senders, udev
+
+VERDICTS = {
+    "untrusted": "a udev message from a process that does not run udevd",
+    "sender-gone": senders.SENDER_GONE,
+}
 
 
 class FaultyMonitor:
@@ -59,6 +69,17 @@ def install(fault: Path) -> None:
         return FaultyMonitor(from_netlink(context, source=source), fault)
 
     pyudev.Monitor.from_netlink = faulty
+
+    def verdict(check: senders.SenderCheck, sender: senders.Sender) -> str | None:
+        return VERDICTS.get(fault.read_text().strip() if fault.exists() else "")
+
+    senders.SenderCheck.problem = verdict  # type: ignore[method-assign]
+    init = udev.UdevMonitor.__init__
+
+    def checked(self: udev.UdevMonitor, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **{**kwargs, "check_senders": True})
+
+    udev.UdevMonitor.__init__ = checked  # type: ignore[method-assign]
 
 
 if __name__ == "__main__":

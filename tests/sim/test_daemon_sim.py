@@ -126,6 +126,54 @@ def test_an_adapter_that_takes_the_lost_ones_ttyusb0_is_not_taken_for_it(
     assert run.not_json() == []
 
 
+def test_uevents_from_an_untrusted_sender_are_dropped_and_said_once(
+    hwprov_run: Callable[..., Run],
+) -> None:
+    run = hwprov_run()
+    d = run.daemon
+    run.fault.write_text("untrusted")
+    mark = d.mark()
+    d.sim("plug", id="ftdi")  # each of its uevents is refused: nothing is believed
+    refused = d.wait("uevent-refused", after=mark)
+    assert refused["reason"] == "a udev message from a process that does not run udevd"
+    assert "uid 0" in refused["sender"]
+    d.sim("plug", id="cp2102")  # the same sender: not said again
+    # Still untrusted while sysfs is read, so a message not yet read when the fault is cleared
+    # is an add of what the resync already holds: no change either way.
+    os.kill(d.hwprov_pid(), signal.SIGHUP)
+    resync = d.wait("resync", after=mark)
+    run.fault.write_text("")
+    assert resync["added"] == 2  # sysfs, not the refused messages, says what is there
+    seen = d.events(mark)
+    assert changes(seen[: seen.index(refused)]) == []
+    # Every add there is came with the resync: none from a refused message.
+    assert [e["event"] for e in seen[: seen.index(resync)]].count("add") == 2
+    assert [e["event"] for e in seen].count("uevent-refused") == 1
+    assert d.stop() == 0
+    assert run.not_json() == []
+
+
+def test_a_uevent_whose_sender_is_gone_is_neither_believed_nor_lost_a_resync_finds_it(
+    hwprov_run: Callable[..., Run],
+) -> None:
+    run = hwprov_run()
+    d = run.daemon
+    run.fault.write_text("sender-gone")
+    mark = d.mark()
+    d.sim("plug", id="ftdi")
+    refused = d.wait("uevent-refused", after=mark)
+    resync = d.wait("resync", after=mark)
+    gone = "a udev message from a process that is gone or cannot be looked at"
+    assert resync["reason"] == refused["reason"] == gone
+    run.fault.write_text("")
+    # The resync (or one after it, for the plug's later uevents) finds the adapter.
+    ftdi = d.wait("add", after=mark)
+    assert ftdi["node"] == "/dev/ttyUSB0"
+    d.wait("reconciled", after=d.events().index(ftdi))
+    assert d.stop() == 0
+    assert run.not_json() == []
+
+
 def test_a_monitor_that_cannot_be_reopened_exits_non_zero_for_the_service_manager(
     hwprov_run: Callable[..., Run],
 ) -> None:

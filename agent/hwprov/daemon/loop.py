@@ -33,7 +33,7 @@ from hwprov.errors import EngineError, EngineNotFound, HwprovError, UdevError
 from hwprov.hardware.session import Session
 from hwprov.hardware.udev import UdevMonitor, next_burst
 from hwprov.planning.build import build_plan, requirements
-from hwprov.records import Action, MonitorLost, UdevEvent, UnplugPolicy
+from hwprov.records import Action, MonitorLost, UdevEvent, UnplugPolicy, UntrustedUevent
 
 
 class Wake(StrEnum):
@@ -106,9 +106,14 @@ class Daemon:
                     self.emit("stopping")
                     return 0
                 lost = next((i for i in items if isinstance(i, MonitorLost)), None)
-                if lost is not None or Wake.RELOAD in items:
+                untrusted = [i for i in items if isinstance(i, UntrustedUevent)]
+                for u in untrusted:
+                    self.emit("uevent-refused", sender=u.sender, reason=u.reason)
+                unsure = next((u for u in untrusted if u.resync), None)
+                if lost is not None or Wake.RELOAD in items or unsure is not None:
+                    why = lost.reason if lost else unsure.reason if unsure else "SIGHUP"
                     try:
-                        monitor = self._resync(session, monitor, lost, converge)
+                        monitor = self._resync(session, monitor, lost, converge, why)
                     except UdevError as err:
                         action = "exiting for the service manager to restart hwprov"
                         self.emit("udev-lost", error=str(err), action=action)
@@ -174,9 +179,11 @@ class Daemon:
         monitor: UdevMonitor,
         lost: MonitorLost | None,
         converge: Converge,
+        why: str,
     ) -> UdevMonitor:
         """Enumerate again and diff against the inventory: the monitor was lost (with the
-        events it dropped: an adapter gone, another on its ttyUSB0) or SIGHUP asked. A new
+        events it dropped: an adapter gone, another on its ttyUSB0), SIGHUP asked, or a uevent
+        whose sender was gone could not be believed (`why` says which). A new
         monitor listens first; UdevError when none opens or it keeps being lost."""
         if lost is not None:
             monitor = monitor.reopen(lost.reason)
@@ -189,7 +196,7 @@ class Daemon:
         count = Counter(change.action for change in changes)
         self.emit(
             "resync",
-            reason=lost.reason if lost is not None else "SIGHUP",
+            reason=why,
             added=count[Action.ADD],
             removed=count[Action.REMOVE],
             changed=count[Action.CHANGE],

@@ -24,7 +24,16 @@ import pyudev
 
 from hwprov import threads
 from hwprov.errors import UdevError
-from hwprov.records import Action, Ancestor, MonitorLost, Props, UdevDevice, UdevEvent
+from hwprov.hardware.senders import SENDER_GONE, UDEVD_BINARIES, SenderCheck, udevd_binaries
+from hwprov.records import (
+    Action,
+    Ancestor,
+    MonitorLost,
+    Props,
+    UdevDevice,
+    UdevEvent,
+    UntrustedUevent,
+)
 
 log = logging.getLogger(__name__)
 
@@ -146,12 +155,15 @@ def default_source() -> str:
     Inside a container there is no udevd broadcast to hear unless it shares the host network
     namespace; kernel uevents arrive either way.
     """
-    if Path("/run/udev/control").exists() or "UMOCKDEV_DIR" in os.environ:
-        return "udev"
-    # umockdev sets UMOCKDEV_DIR only in the C environment, not in os.environ.
-    if "libumockdev-preload" in os.environ.get("LD_PRELOAD", ""):
+    if Path("/run/udev/control").exists() or under_umockdev():
         return "udev"
     return "kernel"
+
+
+def under_umockdev() -> bool:
+    """Inside umockdev's testbed, whose "netlink" is a unix socket its own process sends on."""
+    # umockdev sets UMOCKDEV_DIR only in the C environment, not always in os.environ.
+    return "UMOCKDEV_DIR" in os.environ or "libumockdev-preload" in os.environ.get("LD_PRELOAD", "")
 
 
 class Netlink(Protocol):
@@ -186,6 +198,12 @@ class UdevMonitor:
     events were dropped) the thread puts a `MonitorLost` on the queue and ends, instead of
     dying with a traceback and leaving the process deaf: the owner reopens (`reopen`) and
     enumerates again.
+
+    Each message's sender is checked first (`senders.SenderCheck`): one that neither the kernel
+    nor udevd sent is dropped unread and reported once per sender as an `UntrustedUevent`. The
+    fakes that tests pass as `opener`, and umockdev's testbed, are not the kernel's netlink
+    (umockdev's sender is the simulator itself), so the check is off with them unless
+    `check_senders` asks for it.
     """
 
     def __init__(
@@ -196,6 +214,8 @@ class UdevMonitor:
         context: pyudev.Context | None = None,
         events: queue.Queue[object] | None = None,
         opener: Callable[[str, tuple[str, ...]], Netlink] | None = None,
+        check_senders: bool | None = None,
+        udevd_paths: Iterable[str] = UDEVD_BINARIES,
     ) -> None:
         self.subsystems = tuple(sorted(set(subsystems)))
         self.attributes = tuple(attributes)
@@ -209,6 +229,11 @@ class UdevMonitor:
             self.netlink = opener(self.source, self.subsystems)
         else:
             self.netlink = open_netlink(self.source, self.subsystems, context)
+        if check_senders is None:
+            check_senders = opener is None and not under_umockdev()
+        self._check_senders = check_senders
+        self._udevd_paths = tuple(udevd_paths)
+        self._untrusted: set[tuple[int, str]] = set()  # (pid, reason) already reported
         self._stop_r, self._stop_w = os.pipe()
         self._closed = False
         self._losses: list[float] = []  # when the monitors before this one were lost
@@ -239,9 +264,13 @@ class UdevMonitor:
             log.exception("dropped a udev event for %s", getattr(dev, "sys_path", "?"))
 
     def _run(self) -> None:
+        check = None
         try:
+            fileno = self.netlink.fileno()
+            if self._check_senders:
+                check = SenderCheck(fileno, udevd_binaries(self._udevd_paths))
             poller = select.poll()
-            poller.register(self.netlink.fileno(), select.POLLIN)
+            poller.register(fileno, select.POLLIN)
             poller.register(self._stop_r, select.POLLIN)
             while True:
                 for fd, mask in poller.poll():
@@ -249,10 +278,36 @@ class UdevMonitor:
                         return
                     if mask & (select.POLLERR | select.POLLHUP | select.POLLNVAL):
                         raise _socket_error(fd, mask)
-                    while (dev := self.netlink.poll(timeout=0)) is not None:
-                        self._on_event(dev)
+                    if check is None:
+                        while (dev := self.netlink.poll(timeout=0)) is not None:
+                            self._on_event(dev)
+                    else:
+                        self._receive_checked(check)
         except Exception as err:  # whatever it was, the events after it are not coming
             self.events.put(MonitorLost(f"the udev monitor stopped: {err}"))
+        finally:
+            if check is not None:
+                check.close()
+
+    def _receive_checked(self, check: SenderCheck) -> None:
+        """Every waiting message, each peeked at before libudev reads it.
+
+        libudev reads on by itself past a message it ignores, unpeeked; with the subsystem
+        filter in the kernel, udevd's messages that reach here all pass libudev's own filter,
+        and a kernel-group message is checked by libudev itself (port id 0), so nothing an
+        outsider sends is read that way.
+        """
+        while (sender := check.peek()) is not None:
+            reason = check.problem(sender)
+            if reason is None:
+                if (dev := self.netlink.poll(timeout=0)) is not None:
+                    self._on_event(dev)
+                continue
+            check.drop()
+            if (sender.pid, reason) not in self._untrusted:
+                self._untrusted.add((sender.pid, reason))
+                log.warning("dropped a uevent: %s (%s)", reason, sender.describe())
+                self.events.put(UntrustedUevent(sender.describe(), reason, reason == SENDER_GONE))
 
     def start(self) -> None:
         """Receive from now on, so an enumeration started after this misses nothing."""
@@ -286,7 +341,13 @@ class UdevMonitor:
                 f"the udev monitor was lost {len(losses)} times in {LOSS_WINDOW_S:.0f} s ({why})"
             )
         fresh = UdevMonitor(
-            self.subsystems, self.attributes, self.source, events=self.events, opener=self._opener
+            self.subsystems,
+            self.attributes,
+            self.source,
+            events=self.events,
+            opener=self._opener,
+            check_senders=self._check_senders,
+            udevd_paths=self._udevd_paths,
         )
         fresh._losses = losses
         with self._lock:
