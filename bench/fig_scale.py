@@ -55,9 +55,8 @@ def _probe(lab: Lab, sizes: Sizes, ports: int) -> dict[str, Any]:
     result = json.loads(done.stdout.strip().splitlines()[-1])
     # keyed by service count rather than by the compose file's temporary path
     result["plan_ms"] = dict(zip(sizes.scale_services, result["plan_ms"].values(), strict=True))
-    result["plan_samples_ms"] = dict(
-        zip(sizes.scale_services, result["plan_samples_ms"].values(), strict=True)
-    )
+    for key in ("plan_samples_ms", "compose_load_ms"):
+        result[key] = dict(zip(sizes.scale_services, result[key].values(), strict=True))
     return result
 
 
@@ -90,6 +89,7 @@ def run(lab: Lab, sizes: Sizes) -> list[Figure]:
         row["plugins_ms"] = m["plugins_ms"]
         row["scan_samples_ms"] = m["scan_samples_ms"]
         row["plan_samples_ms"] = m["plan_samples_ms"]
+        row["compose_load_ms"] = m["compose_load_ms"]  # of plan_ms, by service count
         fig.rows.append(row)
     fig.ratios.append(
         Ratio(

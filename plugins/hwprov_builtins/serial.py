@@ -70,10 +70,13 @@ def hwprov_classify(device: UdevDevice) -> Hardware | None:
 def _modem(device: UdevDevice) -> str | None:
     """ModemManager's rules type the ports of the modems it knows (ID_MM_PORT_TYPE_AT_PRIMARY,
     ..._GPS): such a port is the modem's, not free for a kind=serial match."""
+    props = device.properties
+    # Keys first, a value only for ModemManager's: a Props lookup is a scan, and `items()` is
+    # one per property, for every tty of a coldplug.
     types = sorted(
         k.removeprefix(MM_PORT_TYPE).lower()
-        for k, v in device.properties.items()
-        if k.startswith(MM_PORT_TYPE) and v == "1"
+        for k in props
+        if k.startswith(MM_PORT_TYPE) and props[k] == "1"
     )
     return f"ModemManager types it as a modem port ({', '.join(types)})" if types else None
 

@@ -33,11 +33,12 @@ def _glob(value: str, candidates: list[str]) -> bool:
     return any(fnmatch.fnmatchcase(c, value) for c in candidates if c)
 
 
-def _address(value: str) -> int:
+def label_address(value: str) -> int:
+    """The number an `address=` filter gives (0x76, 118, 0o166)."""
     return int(value, 0)
 
 
-def _hex(address: str) -> int | None:
+def probed_address(address: str) -> int | None:
     """A probed address ("0x76"), or None when a probe recorded something else."""
     try:
         return int(address, 16)
@@ -49,10 +50,15 @@ def _detail(key: str) -> Callable[[Hardware, str], bool]:
     return lambda hw, v: hw.details.get(key, "").lower() == v.lower()
 
 
-def _by_id(hw: Hardware, value: str) -> bool:
+def by_id_names(hw: Hardware) -> list[str]:
+    """What a `by-id=` filter is compared with: the by-id link and the udev links, each whole
+    and by its last part."""
     names = [hw.details.get("by_id", ""), *hw.links]
-    short = [n.rsplit("/", 1)[-1] for n in names]
-    return _glob(value, names) or _glob(value, short)
+    return names + [n.rsplit("/", 1)[-1] for n in names]
+
+
+def _by_id(hw: Hardware, value: str) -> bool:
+    return _glob(value, by_id_names(hw))
 
 
 MATCHERS: dict[str, Callable[[Hardware, str], bool]] = {
@@ -68,7 +74,7 @@ MATCHERS: dict[str, Callable[[Hardware, str], bool]] = {
     "role": _detail("role"),
     "adapter": lambda hw, v: hw.kind == "bluetooth" and hw.name == v,
     "sensor": lambda hw, v: any(p.model == v.lower() for p in hw.probed),
-    "address": lambda hw, v: any(_hex(p.address) == _address(v) for p in hw.probed),
+    "address": lambda hw, v: any(probed_address(p.address) == label_address(v) for p in hw.probed),
 }
 FLAGS = ("optional",)
 OPTIONS = ("path",)
@@ -133,7 +139,7 @@ def parse_match(slot: str, value: object) -> HardwareMatch:
         elif key in MATCHERS or (key.startswith("detail.") and len(key) > len("detail.")):
             if key == "address":
                 try:
-                    _address(val)
+                    label_address(val)
                 except ValueError:
                     raise LabelSyntaxError(
                         f"address '{val}': expected a number like 0x76"

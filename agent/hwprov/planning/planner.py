@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from hwprov.features import FEATURES
 from hwprov.hardware.nodeview import NodeInfo, NodeType, under_dev
+from hwprov.planning.index import HardwareIndex
 from hwprov.planning.plan import Plan, PlannedDevice, PlannedMount, ServicePlan, Setting, Unmet
 from hwprov.planning.requirements import DeclaredNode, Requirements
 from hwprov.records import DeviceNode, Grant, GrantFn, Hardware, UnplugPolicy
@@ -93,10 +94,6 @@ class _Builder:
             on_unplug=on_unplug,
             hardware=tuple(self.hardware),
         )
-
-
-def _node_index(hardware: Iterable[Hardware]) -> dict[str, Hardware]:
-    return {hw.node: hw for hw in hardware if hw.node}
 
 
 def _declared(
@@ -172,15 +169,23 @@ def plan_service(
     grant: GrantFn,
     nodes: Mapping[str, NodeInfo],
 ) -> ServicePlan:
+    return _plan_service(req, HardwareIndex(hardware), grant, nodes)
+
+
+def _plan_service(
+    req: Requirements,
+    attached: HardwareIndex,
+    grant: GrantFn,
+    nodes: Mapping[str, NodeInfo],
+) -> ServicePlan:
     b = _Builder(req.service)
     if not req.enabled:
         b.notes.append("io.hwprov.enable is false: hwprov leaves this service alone")
         return ServicePlan(req.service, notes=tuple(b.notes), managed=False)
-    by_node = _node_index(hardware)
     for node in req.nodes:
-        _declared(b, req, node, nodes.get(node.host), by_node, grant)
+        _declared(b, req, node, nodes.get(node.host), attached.by_node(), grant)
     for match in req.matches:
-        held = [hw for hw in hardware if match.holds(hw)]
+        held = attached.holding(match)
         found = [hw for hw in held if match.may_take(hw)]
         label = f"label io.hwprov.device.{match.slot} ({match.describe()})"
         for hw in held:
@@ -214,7 +219,7 @@ def plan_service(
         for name, value in feature.env.items():
             b.env.setdefault(name, Setting(f"{name}={value}", feature.label))
     if req.privileged:
-        _replace_privileged(b, req, hardware, grant)
+        _replace_privileged(b, req, attached.hardware, grant)
     return b.build(req.privileged, req.on_unplug)
 
 
@@ -260,8 +265,10 @@ def make_plan(
     nodes: Mapping[str, NodeInfo],
     warnings: Iterable[str] = (),
 ) -> Plan:
+    # One index for every service: building it is a pass over the hardware.
+    attached = HardwareIndex(hardware)
     services = tuple(
-        plan_service(r, hardware, grant, nodes)
+        _plan_service(r, attached, grant, nodes)
         for r in sorted(requirements, key=lambda r: r.service)
     )
     return Plan(source=source, services=services, warnings=tuple(warnings))
