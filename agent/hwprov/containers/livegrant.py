@@ -1,13 +1,18 @@
-"""Grant a device to a running container without restarting it (cgroup v1, as on balenaOS).
+"""Grant a device to a running container without restarting it (cgroup v1 and v2).
 
 `LiveGrants` decides what to grant (the plan's nodes against what it granted that container
 process before); `grant` and `revoke` do it.
 
 Two steps, both invisible to the engine and to the balena supervisor (which never reads
-DeviceCgroupRules or runtime cgroup state): allow `c M:m` in the container's devices cgroup,
-and create the node inside the container's mount namespace. Revocation is the reverse. A
-container restart loses both (fresh /dev tmpfs, fresh cgroup), so callers re-apply on the
-engine's `start` event.
+DeviceCgroupRules or runtime cgroup state): allow `c M:m` for the container's cgroup, and
+create the node inside the container's mount namespace. Revocation is the reverse: deny
+first, then unlink, so an open in between fails instead of succeeding. A container restart
+loses both (fresh /dev tmpfs, fresh cgroup), so callers re-apply on the engine's `start` event.
+
+How to allow depends on the host (containers/cgroups.py): cgroup v1 (and hybrid hosts, where
+runc uses the v1 devices controller) writes `devices.allow`/`devices.deny`; cgroup v2 puts the
+grant in hwprov's BPF map in front of the container's device programs (containers/bpf.py,
+the design in containers/devicefilter.py).
 
 Both steps run in a forked child: setns(CLONE_NEWNS) needs a single-threaded caller, and the
 agent keeps its own namespace. The child also drops UMOCKDEV_DIR: under the board simulator an
@@ -26,6 +31,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hwprov.containers import bpf, cgroups
+from hwprov.containers import devicefilter as df
+from hwprov.containers.cgroups import CgroupHost
 from hwprov.containers.outcome import Outcome, OutcomeAction
 from hwprov.containers.spec import caps_set, name_of
 from hwprov.errors import HwprovError
@@ -44,20 +52,58 @@ def devices_cgroup(pid: int) -> Path:
     """The container's devices cgroup, read from /proc/<pid>/cgroup rather than assumed
     (cgroupfs puts it at docker/<id>, the systemd driver in a scope)."""
     try:
-        lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
-    except OSError as err:
-        raise LiveGrantError(f"container process {pid} is gone: {err}") from err
-    for line in lines:
-        _, controllers, path = line.split(":", 2)
-        if "devices" in controllers.split(","):
-            return CGROUP_ROOT / path.lstrip("/")
-    raise LiveGrantError("no devices cgroup (cgroup v2 needs an eBPF program: not supported yet)")
+        found = cgroups.read_proc_cgroup(pid)
+    except cgroups.CgroupError as err:
+        raise LiveGrantError(str(err)) from err
+    if found.devices is None:
+        raise LiveGrantError(f"no devices cgroup for container process {pid}")
+    return CGROUP_ROOT / found.devices.lstrip("/")
+
+
+Step = Callable[[], None]  # the cgroup half of a grant or revoke, run in the forked child
+
+
+def _write_step(target: Path, rule: str) -> Step:
+    def write() -> None:
+        try:
+            target.write_text(rule)
+        except OSError as err:
+            message = f"cannot write '{rule}' to {target}: {err.strerror}"
+            raise OSError(err.errno, message) from None
+
+    return write
+
+
+def _cgroup_step(
+    pid: int, allow: bool, major: int, minor: int, permissions: str, found: CgroupHost
+) -> Step:
+    """What the child does to the container's cgroup. Reading /proc happens here, in the
+    parent, so a process that is gone is a clear error before anything forks."""
+    if found.mechanism is cgroups.Mechanism.DEVICES_FILES:
+        target = devices_cgroup(pid) / ("devices.allow" if allow else "devices.deny")
+        return _write_step(target, rule(major, minor, permissions))
+    if not found.bpf:
+        raise LiveGrantError(f"no devices cgroup: {found.describe()}")
+    try:
+        where = cgroups.unified_dir(pid, found)
+        node = df.Node(df.DevType.CHAR, major, minor)
+        access = df.access_mask(permissions)
+    except (cgroups.CgroupError, df.DeviceFilterError) as err:
+        raise LiveGrantError(str(err)) from err
+    replace = found.mechanism is cgroups.Mechanism.BPF_REPLACE
+
+    def change() -> None:
+        if allow:
+            bpf.allow(where, node, access, replace)
+        else:
+            bpf.deny(where, node)
+
+    return change
 
 
 def _in_child(
     pid: int,
-    cgroup_file: str,
-    rule: str,
+    cgroup_step: Step,
     action: str,
     path: str,
     major: int = 0,
@@ -65,10 +111,8 @@ def _in_child(
     mode: int = 0o660,
     gid: int | None = None,
 ) -> None:
-    """Write `rule` to the container's devices cgroup, then do one node operation inside its
-    mount namespace."""
+    """Change the container's cgroup, then do one node operation inside its mount namespace."""
     libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-    target = devices_cgroup(pid) / cgroup_file
     ns = os.open(f"/proc/{pid}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
     read_end, write_end = os.pipe()
     child = os.fork()
@@ -77,11 +121,7 @@ def _in_child(
         try:
             os.close(read_end)
             os.unsetenv("UMOCKDEV_DIR")
-            try:
-                target.write_text(rule)
-            except OSError as err:
-                message = f"cannot write '{rule}' to {target}: {err.strerror}"
-                raise OSError(err.errno, message) from None
+            cgroup_step()
             if libc.setns(ns, CLONE_NEWNS) != 0:
                 raise OSError(ctypes.get_errno(), "setns")
             if action == "mknod":
@@ -97,6 +137,9 @@ def _in_child(
         except OSError as err:
             os.write(write_end, f"{err.strerror or err}".encode())
             code = 1
+        except HwprovError as err:
+            os.write(write_end, str(err).encode())
+            code = 1
         os._exit(code)
     os.close(write_end)
     os.close(ns)
@@ -108,16 +151,23 @@ def _in_child(
 
 
 def grant(
-    pid: int, path: str, major: int, minor: int, permissions: str = "rw", gid: int | None = None
+    pid: int,
+    path: str,
+    major: int,
+    minor: int,
+    permissions: str = "rw",
+    gid: int | None = None,
+    host: CgroupHost | None = None,
 ) -> None:
     """Allow the node, then create it: the app never sees a node it may not open."""
-    _in_child(pid, "devices.allow", rule(major, minor, permissions), "mknod", path,
-              major, minor, gid=gid)  # fmt: skip
+    step = _cgroup_step(pid, True, major, minor, permissions, host or cgroups.host())
+    _in_child(pid, step, "mknod", path, major, minor, gid=gid)
 
 
-def revoke(pid: int, path: str, major: int, minor: int) -> None:
+def revoke(pid: int, path: str, major: int, minor: int, host: CgroupHost | None = None) -> None:
     """Deny first, then remove the node: an open in between fails instead of succeeding."""
-    _in_child(pid, "devices.deny", rule(major, minor, "rwm"), "unlink", path)
+    step = _cgroup_step(pid, False, major, minor, "rwm", host or cgroups.host())
+    _in_child(pid, step, "unlink", path)
 
 
 def rule(major: int, minor: int, permissions: str) -> str:
