@@ -19,8 +19,15 @@ MARKERS = ("unit", "sim", "engine", "hil", "bench")  # each test folder is its o
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("hil", "hardware-in-the-loop bench (tests/hil, docs/hil.md)")
-    group.addoption("--bench", choices=("sim", "real"), default="sim", help="which bench")
+    group.addoption("--bench", choices=("sim", "real", "kernel"), default="sim", help="which bench")
     group.addoption("--bench-config", help="the real bench's YAML file")
+    group.addoption(
+        "--cgroup", action="append", choices=("v2", "v1"), default=[],
+        help="kernel bench: the guest's cgroup version (default: both, v2 first)",
+    )  # fmt: skip
+    group.addoption(
+        "--kernel-guest", help="kernel bench: a guest kept up by `python -m lab.kernelbench up`"
+    )
     group.addoption(
         "--board", action="append", default=[], help="sim bench: a fixture board (default: all)"
     )

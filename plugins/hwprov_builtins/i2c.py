@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 
 from hwprov.plugins import (
     ChipSignature,
@@ -60,9 +61,17 @@ def hwprov_classify(device: UdevDevice) -> Hardware | None:
     )
 
 
+# An I2C client device's name: the adapter's number and the 4-digit address (1-0076; a 10-bit
+# address is 1-a076). The kernel sets no DEVTYPE on clients, nor on adapters (6.1's
+# i2c_client_type has no name): the name is what tells them apart, as i2c-core names them.
+CLIENT_NAME = re.compile(r"^[0-9]+-[0-9a-f]{4}$")
+
+
 @hookimpl(trylast=True)
 def hwprov_affects(device: UdevDevice) -> list[str]:
-    if device.subsystem != "i2c" or device.devtype != "i2c_client" or not device.ancestors:
+    if device.subsystem != "i2c" or not CLIENT_NAME.match(device.sys_name):
+        return []
+    if not device.ancestors:
         return []
     adapter = device.ancestors[0]  # clients sit right below their adapter (i2c-N)
     if adapter.subsystem != "i2c":
@@ -79,7 +88,7 @@ def hwprov_probe(hardware: Hardware, io: ProbeIO) -> Hardware | None:
     try:
         with io.open_i2c(bus_number) as bus:
             found = scan(bus, io.deadline)
-            probed = identify(bus, found, io.i2c_chips, io.deadline)
+            probed = identify(bus, found, io.i2c_chips, io.deadline, io.i2c_clients(bus_number))
     except OSError as err:  # the bus vanished or cannot be opened: report, do not crash
         log.warning("cannot probe %s: %s", hardware.node, err)
         details = Props({**hardware.details, "probe_error": str(err)})

@@ -1,6 +1,7 @@
-"""The HIL suite's bench: every fixture board on the simulated bench (default), or the lab's
-board with `--bench real --bench-config lab.yaml`. Each scenario's timings go to a summary a
-lab can keep (.test-results/hil-summary.json and .md), beside pytest's JUnit XML."""
+"""The HIL suite's bench: every fixture board on the simulated bench (default), Debian's kernel
+in a QEMU guest on cgroup v2 and v1 (`--bench kernel`), or the lab's board with `--bench real
+--bench-config lab.yaml`. Each scenario's timings go to a summary a lab can keep
+(.test-results/hil-summary.json and .md), beside pytest's JUnit XML."""
 
 from __future__ import annotations
 
@@ -14,12 +15,15 @@ from pathlib import Path
 from typing import Any
 
 import docker
+import hilkit
 import pytest
 from hilkit import Agent, compose, compose_text
 from hwprov.sandbox.images import ensure_busybox
 from hwprov.sim.paths import fixtures_dir
 
+from lab import kernelbench
 from lab.bench import Bench
+from lab.kernelbench import Guest, KeptGuest, KernelBench
 from lab.realbench import RealBench, parse_config
 from lab.simbench import SimBench
 
@@ -32,10 +36,31 @@ if os.geteuid() != 0 or shutil.which("umockdev-wrapper") is None or not shutil.w
     )
 
 
+# Under TCG a scenario waits about this many times longer, and may take this long in all.
+KERNEL_SLOWNESS, KERNEL_TIMEOUT_S = 8.0, 900
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("--bench") == "kernel":
+        hilkit.SLOWNESS = KERNEL_SLOWNESS
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--bench") == "kernel":
+        for item in items:
+            item.add_marker(pytest.mark.timeout(KERNEL_TIMEOUT_S))
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "bench_name" in metafunc.fixturenames:
-        if metafunc.config.getoption("--bench") == "real":
+        which = metafunc.config.getoption("--bench")
+        if which == "real":
             names = ["real"]
+        elif which == "kernel":
+            cgroups = metafunc.config.getoption("--cgroup") or ["v2", "v1"]
+            # Session scope: pytest runs every test of one guest before booting the next.
+            metafunc.parametrize("bench_name", [f"kernel:{c}" for c in cgroups], scope="session")
+            return
         else:
             boards = sorted(p.stem for p in fixtures_dir().glob("*.yaml"))
             names = metafunc.config.getoption("--board") or boards
@@ -47,6 +72,40 @@ def _sim_engine(request: pytest.FixtureRequest) -> None:
     # The simulated bench's engine is the session's: set up before any per-test check runs.
     if request.config.getoption("--bench") == "sim":
         request.getfixturevalue("engine")
+
+
+class Guests:
+    """The kernel bench's guest: one at a time (TCG takes both cores), kept for the session."""
+
+    def __init__(self, kept: str | None) -> None:
+        self.current: Guest | None = None
+        self.kept = kept
+
+    def get(self, cgroup: str) -> Guest:
+        if self.current is not None and self.current.cgroup != cgroup:
+            self.current.stop()
+            self.current = None
+        if self.current is None:
+            guest = KeptGuest(Path(self.kept)) if self.kept else Guest(cgroup)
+            if guest.cgroup != cgroup:
+                pytest.skip(f"the kept guest is cgroup {guest.cgroup}, not {cgroup}")
+            guest.boot()
+            SUMMARY.append({"scenario": "(guest boot)", "bench": f"kernel:{cgroup}",
+                            "step": "boot to ready",
+                            "ms": round(guest.boot_s * 1000, 1)})  # fmt: skip
+            self.current = guest
+        return self.current
+
+
+@pytest.fixture(scope="session")
+def guests(request: pytest.FixtureRequest) -> Iterator[Guests]:
+    why = kernelbench.missing()
+    if why is not None:
+        pytest.skip(f"kernel bench: {why}")
+    held = Guests(request.config.getoption("--kernel-guest"))
+    yield held
+    if held.current is not None:
+        held.current.stop()
 
 
 @dataclass
@@ -91,13 +150,23 @@ def hil(bench_name: str, request: pytest.FixtureRequest) -> Iterator[Hil]:
     # A short folder: the bench's control socket path must fit in 108 bytes.
     workdir = Path(tempfile.mkdtemp(prefix="hwprov-hil.", dir="/tmp"))
     bench: Bench
-    if bench_name == "real":
+    closing: list[docker.DockerClient] = []
+    if bench_name.startswith("kernel:"):
+        guest = request.getfixturevalue("guests").get(bench_name.removeprefix("kernel:"))
+        shutil.rmtree(workdir)  # the scenario's files must be where the guest sees them
+        workdir = Path(tempfile.mkdtemp(prefix="hil.", dir=guest.share))
+        bench = KernelBench(guest)
+        client = docker.DockerClient(base_url=guest.engine_url, timeout=120)
+        closing.append(client)
+        image = ensure_busybox(client)
+    elif bench_name == "real":
         path = request.config.getoption("--bench-config")
         if not path:
             pytest.fail("--bench real needs --bench-config FILE (docs/hil.md)")
         config = parse_config(Path(path).read_text(), path)
         bench, image = RealBench(config), config.image
         client = docker.DockerClient(base_url=config.engine)
+        closing.append(client)
     else:
         engine = request.getfixturevalue("engine")
         client = request.getfixturevalue("docker_client")
@@ -112,20 +181,23 @@ def hil(bench_name: str, request: pytest.FixtureRequest) -> Iterator[Hil]:
         finally:
             SUMMARY.extend(h.records)
             shutil.rmtree(workdir, ignore_errors=True)
-            if bench_name == "real":
-                client.close()
+            for opened in closing:
+                opened.close()
 
 
-def pytest_terminal_summary(terminalreporter: Any) -> None:
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     if not SUMMARY:
         return
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "hil-summary.json").write_text(json.dumps(SUMMARY, indent=1))
+    # One summary per bench: the README's test command runs the sim and the kernel bench.
+    which = config.getoption("--bench")
+    stem = "hil-summary" if which == "sim" else f"hil-summary-{which}"
+    (RESULTS / f"{stem}.json").write_text(json.dumps(SUMMARY, indent=1))
     rows = [("scenario", "bench", "step", "ms")]
     rows += [(r["scenario"], r["bench"], r["step"], str(r["ms"])) for r in SUMMARY]
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
-    (RESULTS / "hil-summary.md").write_text(
+    (RESULTS / f"{stem}.md").write_text(
         "| " + " | ".join(rows[0]) + " |\n|" + "---|" * 4 + "\n"
         + "".join("| " + " | ".join(r) + " |\n" for r in rows[1:])
     )  # fmt: skip

@@ -947,6 +947,11 @@ class FakeIO:
             raise FileNotFoundError(errno.ENOENT, f"/dev/i2c-{bus}")
         yield FakeBus(self.rng)
 
+    def i2c_clients(self, bus: int) -> dict[int, str]:
+        # What sysfs may say a driver holds: known models, other chips, junk.
+        names = ("bme280", "24c32", "", "bm\u00e9280", "x" * 300)
+        return {self.rng.randrange(0, 0x80): self.rng.choice(names) for _ in range(3)}
+
 
 i2c_devices = st.builds(
     lambda n, name, changes: dataclasses.replace(i2c_bus(n), sys_name=name, **changes),

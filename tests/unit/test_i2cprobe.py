@@ -94,3 +94,29 @@ def test_scan_stops_at_the_deadline() -> None:
 
 def test_sensirion_crc_matches_the_datasheet_example() -> None:
     assert crc8_sensirion(bytes([0xBE, 0xEF])) == 0x92  # SHT3x datasheet, section 4.12
+
+
+def test_a_chip_a_driver_holds_is_named_by_the_kernels_client_not_left_unknown() -> None:
+    """Found on the kernel bench: new_device binds the real bmp280 driver to a BME280, the
+    address then answers EBUSY, and a service asking for `sensor=bme280` never got the bus."""
+    bus = FakeBus({}, busy={0x76, 0x50, 0x1A})
+    deadline = time.monotonic() + 5
+    clients = {0x76: "bme280", 0x50: "24c32", 0x20: "bme280"}  # 0x20: a client gone meanwhile
+    result = identify(bus, scan(bus, deadline), chips(), deadline, clients)
+    assert [(p.address, p.model, p.state) for p in result] == [
+        ("0x1a", None, "busy"),  # no client named: nothing to go on
+        ("0x50", None, "busy"),  # a client, but not a model any plugin knows
+        ("0x76", "bme280", "busy"),
+    ]
+
+
+def test_the_bus_edge_reads_client_names_from_sysfs(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from hwprov.hardware.smbus_io import SMBusProbeIO
+
+    for name, model in (("1-0076", "bme280\n"), ("1-0050", "24c32\n"), ("10-0076", "other\n"),
+                        ("1-1050", "ten-bit\n")):  # fmt: skip
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "name").write_text(model)
+    (tmp_path / "1-0077").mkdir()  # gone between the listing and the read: skipped
+    io = SMBusProbeIO(())
+    assert io.i2c_clients(1, root=tmp_path) == {0x76: "bme280", 0x50: "24c32"}

@@ -145,17 +145,24 @@ def test_odd_udev_data_never_raises(host: PluginHost, device: UdevDevice) -> Non
     assert host.problems == []
 
 
-def test_an_i2c_client_device_points_back_at_its_bus() -> None:
+@pytest.mark.parametrize("devtype", [None, "i2c_client"])
+def test_an_i2c_client_device_points_back_at_its_bus(devtype: str | None) -> None:
+    """The kernel sets no DEVTYPE on a client (seen on the kernel bench: new_device's uevent
+    had DRIVER and MODALIAS only), so a real chip added at run time was never probed."""
     bus = i2c_bus(1)
     adapter = bus.ancestors[0]
     client = UdevDevice(
         sys_path=f"{adapter.sys_path}/1-0077", subsystem="i2c", sys_name="1-0077",
-        devtype="i2c_client", attributes=Props({"name": "bmp280"}),
+        devtype=devtype, attributes=Props({"name": "bmp280"}),
         ancestors=bus.ancestors,
     )  # fmt: skip
     host = PluginHost().load()
     assert host.affects(client) == [bus.sys_path]
     assert host.affects(bus) == []  # the bus itself is classified, not "affecting"
+    adapter_device = UdevDevice(
+        sys_path=adapter.sys_path, subsystem="i2c", sys_name="i2c-1", ancestors=bus.ancestors[1:]
+    )
+    assert host.affects(adapter_device) == []  # an adapter is not a client
 
 
 class _VanishedBus:

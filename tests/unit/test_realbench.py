@@ -15,20 +15,47 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "hil" / "benches" / "rpi4-lab.ya
 
 
 class Recorder:
+    """A runner that records what it is asked, over a pretend filesystem: what was made or
+    written exists (configfs makes a gadget's and a chip's attribute files on mkdir)."""
+
     def __init__(self) -> None:
         self.done: list[str] = []
+        self.files: dict[Path, str] = {}
 
     def run(self, argv: Sequence[str]) -> None:
         self.done.append("run " + " ".join(argv))
 
     def write(self, path: Path, text: str) -> None:
         self.done.append(f"write {path} {text}")
+        self.files[path] = text
 
     def mkdir(self, path: Path) -> None:
         self.done.append(f"mkdir {path}")
+        self.files[path] = ""
+        if path.parent.name == "gpio-sim":
+            self.files[path / "live"] = "0"
+        if path.parent.name == "usb_gadget":
+            self.files[path / "UDC"] = ""
 
     def rmdir(self, path: Path) -> None:
         self.done.append(f"rmdir {path}")
+        self.files = {p: t for p, t in self.files.items() if path not in (p, *p.parents)}
+
+    def symlink(self, path: Path, target: Path) -> None:
+        self.done.append(f"symlink {path} -> {target}")
+        self.files[path] = ""
+
+    def read(self, path: Path) -> str:
+        return self.files[path]
+
+    def exists(self, path: Path) -> bool:
+        return path in self.files
+
+    def hold(self, path: Path, first: bytes) -> None:
+        self.done.append(f"hold {path} {first.hex()}")
+
+    def release(self, path: Path) -> None:
+        self.done.append(f"release {path}")
 
 
 SETTLE = "run udevadm settle --timeout=10"
@@ -120,3 +147,89 @@ def test_a_broken_bench_file_names_the_entry(text: str, needle: str) -> None:
     with pytest.raises(BenchConfigError, match=needle) as err:
         parse_config(text, "lab.yaml")
     assert str(err.value).startswith("lab.yaml: ")
+
+
+KERNEL_BENCH = Path(__file__).resolve().parents[2] / "hw-fixtures" / "benches" / "kernel-q35.yaml"
+GADGETS = Path("/sys/kernel/config/usb_gadget")
+
+
+def test_the_kernel_benchs_board_parses_with_its_gadgets_vhci_and_stub_chip() -> None:
+    config = parse_config(KERNEL_BENCH.read_text(), str(KERNEL_BENCH))
+    units = {u.unit.id: u for u in config.units}
+    ftdi = units["ftdi"].power.gadget
+    assert ftdi is not None and (ftdi.vendor, ftdi.product, ftdi.bcd_device) == (
+        0x0403, 0x6001, 0x0600,
+    )  # fmt: skip
+    assert units["ftdi"].sysfs == "/sys/devices/platform/dummy_hcd.0"
+    # Each USB unit on its own UDC: a storm plugs them all at once.
+    udcs = [u.power.gadget.udc for u in config.units if u.power.gadget is not None]
+    assert len(udcs) == len(set(udcs)) == 3
+    assert units["vhci-bt"].power.vhci and units["vhci-bt"].unit.kind == "bluetooth"
+    assert config.i2c_slot == I2CSlot(1, 0x76, "bme280")
+    assert config.i2c_registers == ((0xD0, 0x60),)
+
+
+def test_a_usb_gadget_is_built_once_then_plugged_by_binding_its_udc() -> None:
+    config = parse_config(KERNEL_BENCH.read_text(), "x")
+    power = next(u.power for u in config.units if u.unit.id == "ftdi")
+    r = Recorder()
+    attach(power, r, True)
+    root = GADGETS / "ftdi"
+    assert r.done[:4] == [
+        f"mkdir {root}", f"write {root}/idVendor 0x0403", f"write {root}/idProduct 0x6001",
+        f"write {root}/bcdDevice 0x0600",
+    ]  # fmt: skip
+    assert f"symlink {root}/configs/c.1/gser.ftdi -> {root}/functions/gser.ftdi" in r.done
+    assert r.done[-2:] == [f"write {root}/UDC dummy_udc.0", SETTLE]
+    r.done.clear()
+    attach(power, r, True)  # plugged already: binding twice would be EBUSY
+    assert r.done == [SETTLE]
+    attach(power, r, False)
+    attach(power, r, False)  # unplugged already: nothing to write
+    assert r.done == [SETTLE, f"write {root}/UDC \n", SETTLE, SETTLE]
+
+
+def test_a_vhci_controller_lives_while_the_bench_holds_dev_vhci() -> None:
+    r = Recorder()
+    attach(Power(vhci=True), r, True)
+    attach(Power(vhci=True), r, False)
+    assert r.done == ["hold /dev/vhci ff00", SETTLE, "release /dev/vhci", SETTLE]
+
+
+def test_a_stub_chip_gets_its_registers_before_new_device_and_loses_them_after() -> None:
+    config = parse_config(KERNEL_BENCH.read_text(), "x")
+    r = Recorder()
+    bench = RealBench(config, r)
+    slot = I2CSlot(1, 0x76, "bme280")
+    bench.i2c_add(slot)
+    r.files[Path("/sys/bus/i2c/devices/1-0076")] = ""  # the kernel made the client
+    bench.i2c_remove(slot)
+    assert r.done == [
+        "run i2cset -y 1 0x76 0xd0 0x60 b",
+        "write /sys/bus/i2c/devices/i2c-1/new_device bme280 0x76", SETTLE,
+        "write /sys/bus/i2c/devices/i2c-1/delete_device 0x76",
+        "run i2cset -y 1 0x76 0xd0 0 b", SETTLE,
+    ]  # fmt: skip
+
+
+def test_a_units_nodes_are_read_below_its_sysfs_root(tmp_path: Path) -> None:
+    from lab.realbench import nodes_under
+
+    sys_root = tmp_path / "sys"
+    tty_class = sys_root / "class" / "tty"
+    tty_class.mkdir(parents=True)
+    dev = tmp_path / "dev"
+    dev.mkdir()
+    port = sys_root / "devices" / "dummy_hcd.1" / "usb2" / "2-1" / "2-1:1.0"
+    for name, subsystem in (("ttyUSB1", tty_class), ("ignored", sys_root / "class" / "usb")):
+        folder = port / name / "tty" / name
+        folder.mkdir(parents=True)
+        (folder / "uevent").write_text(f"MAJOR=188\nMINOR=1\nDEVNAME={name}\n")
+        (folder / "dev").write_text("188:1\n")
+        subsystem.mkdir(parents=True, exist_ok=True)
+        (folder / "subsystem").symlink_to(subsystem)
+    # Not yet in /dev (udev has not made it): waited for, then reported only once it is.
+    root = sys_root / "devices" / "dummy_hcd.1"
+    assert nodes_under(root, ("tty",), 0.0, dev) == []
+    (dev / "ttyUSB1").touch()
+    assert nodes_under(root, ("tty",), 1.0, dev) == ["/dev/ttyUSB1"]

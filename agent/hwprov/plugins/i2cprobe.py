@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import errno
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -42,6 +42,11 @@ class ProbeIO(Protocol):
     i2c_chips: tuple[ChipSignature, ...]
 
     def open_i2c(self, bus: int) -> AbstractContextManager[SMBusLike]: ...
+
+    def i2c_clients(self, bus: int) -> Mapping[int, str]:
+        """The chips a kernel driver holds on this bus (address -> the client's name, as
+        /sys/bus/i2c/devices/N-00AA/name says: a device tree's or new_device's model)."""
+        ...
 
 
 Identify = Callable[[SMBusLike, int], bool]
@@ -114,11 +119,22 @@ def scan(bus: SMBusLike, deadline: float, addresses: Iterable[int] | None = None
 
 
 def identify(
-    bus: SMBusLike, found: dict[int, str], signatures: Iterable[ChipSignature], deadline: float
+    bus: SMBusLike,
+    found: dict[int, str],
+    signatures: Iterable[ChipSignature],
+    deadline: float,
+    clients: Mapping[int, str] | None = None,
 ) -> tuple[ProbedDevice, ...]:
-    """Name what answered, first matching signature wins; a chip error means 'not this model'."""
+    """Name what answered, first matching signature wins; a chip error means 'not this model'.
+
+    An address a driver holds cannot be read from user space (EBUSY); the kernel's client
+    name there (`clients`) is the model, when it is one of the signatures' models: a bound
+    BME280 is a BME280 to a service asking for one, not an unknown busy chip.
+    """
+    models = set()
     by_address: dict[int, list[ChipSignature]] = {}
     for sig in signatures:
+        models.add(sig.model)
         for address in sig.addresses:
             by_address.setdefault(address, []).append(sig)
     result = []
@@ -134,6 +150,8 @@ def identify(
                         break
                 except (OSError, ValueError):
                     continue
+        elif (name := (clients or {}).get(address)) in models:
+            model = name
         label = "busy" if state == "busy" else ("identified" if model else "unknown")
         result.append(ProbedDevice(address=f"0x{address:02x}", model=model, state=label))
     return tuple(result)

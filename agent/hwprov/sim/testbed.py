@@ -152,10 +152,9 @@ class SimTestbed:
         the bus and the kernel announces a client device (the uevent hwprov re-probes on)."""
         with self.lock:
             self.i2c(bus).add(address, model)
-            client = BoardDevice(
-                self._client(bus, address), "i2c", devtype="i2c_client",
-                attributes=Props({"name": model}),
-            )  # fmt: skip
+            # No DEVTYPE: the kernel sets none on an I2C client (the kernel bench showed it).
+            name = Props({"name": model})
+            client = BoardDevice(self._client(bus, address), "i2c", attributes=name)
             self._add(client)
 
     def i2c_remove(self, bus: int, address: int) -> None:
