@@ -37,6 +37,13 @@ class UnplugPolicy(StrEnum):
     STOP = "stop"  # held stopped until the hardware is back
 
 
+class GrantMode(StrEnum):
+    """How a service gets its devices (io.hwprov.grant)."""
+
+    RECREATE = "recreate"  # in the container's config: kept by a plain `docker start`
+    LIVE = "live"  # into the running container, no restart; granted again on every start
+
+
 class Props(Mapping[str, str]):
     """An immutable, hashable str -> str mapping, so records stay frozen all the way down."""
 

@@ -1,13 +1,14 @@
 """The live grant on a real kernel's cgroups, v2 (hwprov's BPF program in front of runc's) and
 v1 (devices.allow): a running container gets a node without a restart, another container does
 not, and the grant survives `docker update` and pause but not a restart (runc attaches a fresh
-program, /dev is a fresh tmpfs). Kernel bench only: the simulator's engine runs on the host's
-own cgroups, where tests/engine covers v1."""
+program, /dev is a fresh tmpfs), checked on the kernel bench; and a service asking for live
+grants through `hwprov run`, on every bench."""
 
 from __future__ import annotations
 
 import pytest
 from conftest import Hil
+from hilkit import LOOP, name, wait_for
 
 GRANT = (
     "import sys; from hwprov.containers import livegrant as g; "
@@ -51,10 +52,10 @@ def test_a_live_grant_reaches_one_running_container_and_survives_update_and_paus
     assert len(numbers) == 2
     nums = (numbers[0], numbers[1])
     names = ("hil-live-a", "hil-live-b")
-    for name in names:
+    for container in names:
         hil.client.api.start(
             hil.client.api.create_container(
-                hil.image, ["sleep", "3600"], name=name,
+                hil.image, ["sleep", "3600"], name=container,
                 host_config=hil.client.api.create_host_config(init=True),
             )
         )  # fmt: skip
@@ -75,6 +76,54 @@ def test_a_live_grant_reaches_one_running_container_and_survives_update_and_paus
         hil.client.api.restart(a, timeout=2)
         assert DENIED in opens(hil, a, node, nums)  # a fresh cgroup: granted again on start
     finally:
-        for name in names:
-            hil.client.api.remove_container(name, force=True)
+        for container in names:
+            hil.client.api.remove_container(container, force=True)
         hil.bench.unplug("ftdi")
+
+
+def test_a_live_service_keeps_running_while_its_adapter_comes_and_goes(hil: Hil) -> None:
+    """io.hwprov.grant: live through `hwprov run`: the same container process sees the node
+    appear, go and come back, never restarted (a logger reopening /dev/gps is the use)."""
+    serial = [u for u in hil.bench.units().values() if u.kind == "serial" and not u.at_boot]
+    if not serial or not serial[0].nodes:
+        pytest.skip(f"{hil.bench.name} has no hot-pluggable serial adapter")
+    extra = (
+        f"  logger:\n    image: {hil.image}\n    command: {LOOP}\n    init: true\n"
+        "    labels:\n      io.hwprov.grant: live\n"
+        '      io.hwprov.device.gps: "kind=serial, by-id=usb-*, optional, path=/dev/gps"\n'
+    )
+    agent = hil.up(extra=extra)
+    assert wait_for(lambda: agent.count("reconciled") >= 1) is not None
+    logger = name("logger")
+    first = hil.client.api.inspect_container(logger)
+    started_at = (first["Id"], first["State"]["StartedAt"])
+
+    def numbers() -> str:
+        out = (
+            hil.client.api.exec_start(
+                hil.client.api.exec_create(logger, ["sh", "-c", "stat -c %t:%T /dev/gps 2>&1"])
+            )
+            .decode()
+            .strip()
+        )
+        major, _, minor = out.partition(":")
+        try:
+            return f"{int(major, 16)}:{int(minor, 16)}"
+        except ValueError:
+            return out  # "can't stat": no node
+
+    nodes = hil.bench.plug(serial[0].id)
+    want = hil.bench.engine_numbers(nodes[0])
+    took = wait_for(lambda: numbers() == want)
+    assert took is not None, (numbers(), want, agent.log.read_text()[-3000:])
+    hil.record(f"live plug {serial[0].id} -> /dev/gps in the running container", took)
+    hil.bench.unplug(serial[0].id)
+    gone = wait_for(lambda: numbers() != want)
+    assert gone is not None, agent.log.read_text()[-2000:]
+    hil.record(f"live unplug {serial[0].id} -> /dev/gps gone", gone)
+    hil.bench.plug(serial[0].id)
+    assert wait_for(lambda: numbers() == want) is not None
+    now = hil.client.api.inspect_container(logger)
+    assert (now["Id"], now["State"]["StartedAt"]) == started_at  # never recreated, never restarted
+    assert agent.count("granted", service="logger") >= 2
+    assert agent.count("recreated", service="logger") == 0

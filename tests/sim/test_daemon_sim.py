@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hwprov.containers import cgroups
 from hwprov.sandbox.demo import COMPOSE
 from stubengine import StubEngine
 
@@ -403,6 +404,10 @@ def test_run_says_each_node_it_refuses_once_as_a_decision_line(
     assert forged["reason"] == "udev said 1:1 but /dev/ttyS1 is 4:65"
     started = next(e for e in d.events() if e["event"] == "started")
     assert started["hardware"] == ["serial:/devices/platform/serial8250/tty/ttyS1"]
+    # The first line also says how services get their devices, and how live grants would go.
+    assert started["grant"] == "recreate"
+    assert started["live_grants"] == cgroups.host().describe().removeprefix("live grants: ")
+    assert started["live_grants"].startswith(("cgroup v1", "cgroup v2", "none: "))
     os.kill(d.hwprov_pid(), signal.SIGHUP)  # a resync finds the same lies: said once only
     d.wait("resync")
     assert d.stop() == 0

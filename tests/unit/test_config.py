@@ -34,6 +34,7 @@ def test_environment_beats_the_file_and_the_command_line_beats_both(tmp_path: Pa
     [
         ("debounce_ms: 5\n", "debounce_ms: unknown setting (known: compose-file"),
         ("on-unplug: pause\n", "on-unplug: expected one of recreate, stop"),
+        ("grant: hot\n", "grant: expected one of recreate, live"),
         ("settle-ms: soon\n", "settle-ms: expected milliseconds"),
         ("debounce-ms: -1\n", "must not be negative"),
         ("- a\n", "top: expected a mapping"),

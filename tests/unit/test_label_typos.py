@@ -43,6 +43,7 @@ def test_an_unknown_kind_is_an_error_naming_the_known_kinds_and_the_nearest() ->
         ("io.hwprv.device.gps", "io.hwprov.device.gps"),
         ("io.hwprov.enabled", "io.hwprov.enable"),
         ("io.hwprov.on_unplug", "io.hwprov.on-unplug"),
+        ("io.hwprov.grants", "io.hwprov.grant"),
     ],
 )
 def test_a_misspelt_label_is_an_error_with_a_suggestion(label: str, meant: str) -> None:
@@ -54,7 +55,8 @@ def test_a_misspelt_label_is_an_error_with_a_suggestion(label: str, meant: str) 
 def test_anything_else_in_the_namespace_is_an_error_and_other_vendors_labels_are_not() -> None:
     assert misspelt_labels({"io.hwprov.colour": "x"}) == [
         "label 'io.hwprov.colour' is not one hwprov reads "
-        "(io.hwprov.device.<slot>, io.hwprov.enable, io.hwprov.on-unplug); did you mean "
+        "(io.hwprov.device.<slot>, io.hwprov.enable, io.hwprov.on-unplug, io.hwprov.grant); "
+        "did you mean "
         "'io.hwprov.device.colour'?"
     ]
     assert misspelt_labels({"io.hwprov.device.": "kind=i2c"}) == [
@@ -104,4 +106,18 @@ def test_while_a_classifying_plugin_keeps_its_kinds_to_itself_an_unknown_kind_is
         "c.yml:2: service 'gps': label io.hwprov.device.flash: kind 'spi' is not one the loaded "
         "plugins know (kinds: bluetooth, gpio, i2c, serial) (unless spidev, which does not say, "
         "makes it)",
+    )
+
+
+def test_the_grant_label_takes_live_or_recreate_and_nothing_else() -> None:
+    """io.hwprov.grant (issue 18): read per service, a bad value is an error at plan time."""
+    from hwprov.planning.matchlabels import grant_mode
+    from hwprov.records import GrantMode
+
+    assert grant_mode({"io.hwprov.grant": " Live "}) == GrantMode.LIVE
+    assert grant_mode({"io.hwprov.grant": "recreate"}) == GrantMode.RECREATE
+    assert grant_mode({}) is None  # hwprov run's default decides
+    message = plan_error(compose('io.hwprov.grant: "hotplug"'))
+    assert message.endswith(
+        "service 'gps': io.hwprov.grant: 'hotplug' is not a grant mode (expected recreate or live)"
     )

@@ -14,6 +14,7 @@ from hwprov.containers.reconciler import Reconciler
 from hwprov.containers.recovery import recover
 from hwprov.errors import EngineError
 from hwprov.planning.plan import Plan, PlannedDevice, ServicePlan
+from hwprov.records import GrantMode
 
 GPS = "/dev/ttyUSB0"
 
@@ -220,3 +221,73 @@ def test_docker_rm_f_of_the_replacement_in_its_settle_window_is_rolled_back_clea
     assert engine.names() == ["p-gps-1"] and c is not None and c.id == old and c.running
     engine.start = real_start  # type: ignore[method-assign]
     assert reconciler(engine).reconcile(plan(GPS))[0].action == OutcomeAction.RECREATED
+
+
+class LiveRecorder:
+    """Stands in for LiveGrants: records which containers were given their nodes live."""
+
+    def __init__(self) -> None:
+        self.synced: list[str] = []
+
+    def sync(self, plan: ServicePlan, attrs: dict, dry_run: bool):  # type: ignore[no-untyped-def]
+        from hwprov.containers.outcome import Outcome
+
+        self.synced.append(attrs["Name"].lstrip("/"))
+        return Outcome(plan.service, attrs["Name"].lstrip("/"), OutcomeAction.GRANTED, "live")
+
+
+def live_plan(grant: GrantMode | None) -> Plan:
+    planned = (PlannedDevice(GPS, GPS, "rw", 188, 0, "serial:x", "test"),)
+    return Plan("t.yml", (ServicePlan("gps", devices=planned, grant=grant),))
+
+
+@pytest.mark.parametrize(
+    ("label", "default", "live"),
+    [
+        (GrantMode.LIVE, GrantMode.RECREATE, True),  # the label asks
+        (None, GrantMode.LIVE, True),  # hwprov run --grant live
+        (GrantMode.RECREATE, GrantMode.LIVE, False),  # the label wins over the default
+        (None, GrantMode.RECREATE, False),
+    ],
+)
+def test_a_service_that_asks_for_live_grants_keeps_running_and_gets_its_nodes_live(
+    label: GrantMode | None, default: GrantMode, live: bool
+) -> None:
+    engine = FakeEngine()
+    old = engine.add("p-gps-1", "gps")
+    r = Reconciler(engine, project="p", settle_s=0, grant=default, detect_live=False)
+    r.live = LiveRecorder()  # type: ignore[assignment]
+    [outcome] = r.reconcile(live_plan(label))
+    if live:
+        assert outcome.action == OutcomeAction.GRANTED and r.live.synced == ["p-gps-1"]  # type: ignore[attr-defined]
+        assert engine.named("p-gps-1").id == old  # type: ignore[union-attr]  # not recreated
+    else:
+        assert outcome.action == OutcomeAction.RECREATED and devices(engine, "p-gps-1") == [GPS]
+
+
+def test_live_asked_where_the_host_cannot_falls_back_to_a_recreate_and_says_why() -> None:
+    engine = FakeEngine()
+    engine.add("p-gps-1", "gps")
+    why = "live grants: none: no devices controller and no cgroup2"
+    r = Reconciler(engine, project="p", settle_s=0, live_unavailable=why)
+    r.live = LiveRecorder()  # type: ignore[assignment]
+    [outcome] = r.reconcile(live_plan(GrantMode.LIVE))
+    assert outcome.action == OutcomeAction.RECREATED and devices(engine, "p-gps-1") == [GPS]
+    assert outcome.detail.startswith(f"io.hwprov.grant is live, but {why}: recreated")
+    assert r.live.synced == []  # type: ignore[attr-defined]
+
+
+def test_the_plan_says_a_live_service_will_be_recreated_where_the_host_cannot_grant_live() -> None:
+    from hwprov.commands.plan import live_fallbacks
+    from hwprov.containers.cgroups import CgroupHost, CgroupVersion, Mechanism
+
+    asked = live_plan(GrantMode.LIVE)
+    none = CgroupHost(CgroupVersion.NONE, Mechanism.NONE, "no cgroup mounts")
+    [service] = live_fallbacks(asked, none).services
+    assert service.notes == (
+        "io.hwprov.grant is live, but live grants: none: no cgroup mounts: it will be recreated "
+        "instead",
+    )
+    v2 = CgroupHost(CgroupVersion.V2, Mechanism.BPF_REPLACE, "cgroup2")
+    assert live_fallbacks(asked, v2) == asked  # it can: nothing to say
+    assert live_fallbacks(live_plan(None), none) == live_plan(None)  # did not ask

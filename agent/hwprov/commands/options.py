@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TypeAlias
 
-from hwprov.records import UnplugPolicy
+from hwprov.records import GrantMode, UnplugPolicy
 
 # What each command module's register(sub) receives (a string: not subscriptable at run time).
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -31,6 +31,18 @@ def compose_options(
 
 def json_option(parser: argparse.ArgumentParser, what: str = "machine-readable output") -> None:
     parser.add_argument("--json", action="store_true", help=what)
+
+
+def grant_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--grant",
+        type=GrantMode,
+        choices=list(GrantMode),
+        default=None,
+        help="how services get their devices: recreate the container with them (default: "
+        "kept by a plain docker start), or live into the running container (no restart; "
+        "granted again on every start); the label io.hwprov.grant overrides this per service",
+    )
 
 
 def unplug_option(

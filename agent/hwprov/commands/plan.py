@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from typing import TextIO
@@ -18,10 +19,12 @@ from hwprov.commands.options import (
 from hwprov.commands.output import print_outcome
 from hwprov.compose.loader import load_project, project_name
 from hwprov.compose.model import Project
+from hwprov.containers import cgroups
 from hwprov.containers.engine import Engine, HostPaths
 from hwprov.containers.reconciler import Reconciler
 from hwprov.planning.build import build_plan
 from hwprov.planning.plan import Plan, ServicePlan
+from hwprov.records import GrantMode
 
 # apply's exit codes: what happened, for scripts and labs
 EXIT_OK = 0  # everything matches the plan (changed or not)
@@ -63,7 +66,21 @@ def register(sub: Subparsers) -> None:
 def planned(args: argparse.Namespace) -> tuple[Project, Plan]:
     project = load_project(args.file)
     session = scanned(args)
-    return project, build_plan(project, session.hardware(), session.host, session.refused())
+    plan = build_plan(project, session.hardware(), session.host, session.refused())
+    return project, live_fallbacks(plan, cgroups.host())
+
+
+def live_fallbacks(plan: Plan, host: cgroups.CgroupHost) -> Plan:
+    """A note on each service that asks for live grants where this host can give none: it
+    will be recreated instead (containers/reconciler.py does it, and says so again)."""
+    if host.mechanism is not cgroups.Mechanism.NONE:
+        return plan
+    note = f"io.hwprov.grant is live, but {host.describe()}: it will be recreated instead"
+    services = tuple(
+        dataclasses.replace(s, notes=(*s.notes, note)) if s.grant == GrantMode.LIVE else s
+        for s in plan.services
+    )
+    return dataclasses.replace(plan, services=services)
 
 
 def print_plan(plan: Plan, out: TextIO) -> None:

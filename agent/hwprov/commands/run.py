@@ -7,7 +7,13 @@ import logging
 import signal
 from pathlib import Path
 
-from hwprov.commands.options import Subparsers, compose_options, plugin_options, unplug_option
+from hwprov.commands.options import (
+    Subparsers,
+    compose_options,
+    grant_option,
+    plugin_options,
+    unplug_option,
+)
 from hwprov.daemon.config import DEFAULT_FILE, resolve
 from hwprov.daemon.decisions import LOG_FORMATS, Decisions, logs_as_decisions
 from hwprov.daemon.loop import Daemon
@@ -39,6 +45,7 @@ def register(sub: Subparsers) -> None:
         help="extra wait to gather a burst after its first event (default 0)",
     )
     unplug_option(p, default=None)
+    grant_option(p)
     p.add_argument(
         "--settle-ms",
         type=float,
@@ -59,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
             "debounce_ms": args.debounce_ms,
             "settle_ms": args.settle_ms,
             "on_unplug": args.on_unplug,
+            "grant": args.grant,
             "log_format": args.log_format,
         },
     )
@@ -71,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
         debounce_s=config.debounce_ms / 1000,
         settle_s=config.settle_ms / 1000,
         on_unplug=config.on_unplug,
+        grant=config.grant,
         emit=emit,
     )
     signal.signal(signal.SIGTERM, lambda *_: daemon.stop())

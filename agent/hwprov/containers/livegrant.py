@@ -229,7 +229,8 @@ class LiveGrants:
             return Outcome(plan.service, name, OutcomeAction.FAILED, str(err), changes)
         self._granted = {k: v for k, v in self._granted.items() if k[0] != key[0]}
         self._granted[key] = want
-        detail = "cgroup strategy, no restart" + (f"; {note}" if note else "")
+        how = cgroups.host().describe().removeprefix("live grants: ")
+        detail = f"live, no restart ({how})" + (f"; {note}" if note else "")
         return Outcome(plan.service, name, OutcomeAction.GRANTED, detail, changes)
 
 

@@ -11,7 +11,7 @@ class OutcomeAction(StrEnum):
     UNCHANGED = "unchanged"
     RECREATED = "recreated"
     WOULD_RECREATE = "would-recreate"  # --dry-run
-    GRANTED = "granted"  # live, into a running supervisor-owned container
+    GRANTED = "granted"  # live, into a running container (the supervisor's, or grant: live)
     WOULD_GRANT = "would-grant"  # --dry-run
     HELD = "held"  # recreated stopped: required hardware is gone (unplug policy `stop`)
     RESTARTED = "restarted"  # an original a rollback left stopped runs again

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from hwprov.containers import journal
+from hwprov.containers import cgroups, journal
 from hwprov.containers.engine import EngineAPI, HostPaths
 from hwprov.containers.labels import service_of, supervised
 from hwprov.containers.livegrant import LiveGrants
@@ -31,7 +31,7 @@ from hwprov.containers.spec import (
 )
 from hwprov.errors import EngineNotFound
 from hwprov.planning.plan import Plan, ServicePlan
-from hwprov.records import UnplugPolicy
+from hwprov.records import GrantMode, UnplugPolicy
 
 
 @dataclass
@@ -41,6 +41,11 @@ class Reconciler:
     host_path: HostPaths = field(default_factory=HostPaths)
     settle_s: float = 0.5  # how long a replacement must stay up before the original goes
     on_unplug: UnplugPolicy = UnplugPolicy.RECREATE  # unless a service's label says otherwise
+    grant: GrantMode = GrantMode.RECREATE  # unless a service's io.hwprov.grant says otherwise
+    # Why live grants cannot be given on this host, or None when they can (None found at start
+    # from the host's cgroups; tests pass their own).
+    live_unavailable: str | None = field(default=None)
+    detect_live: bool = True
     # ids of containers hwprov started: their start events are its own doing
     _started: set[str] = field(default_factory=set)
     # names of containers that ran until a recreate stopped them and a rollback could not
@@ -51,6 +56,10 @@ class Reconciler:
 
     def __post_init__(self) -> None:
         self.live = LiveGrants(self.host_path)
+        if self.detect_live and self.live_unavailable is None:
+            found = cgroups.host()
+            if found.mechanism is cgroups.Mechanism.NONE:
+                self.live_unavailable = found.describe()
         self._recreator = Recreator(self.engine, self.settle_s, self._started, self.interrupted)
 
     def claims_start(self, container: str) -> bool:
@@ -116,9 +125,11 @@ class Reconciler:
             return [Outcome(plan.service, None, OutcomeAction.MISSING, detail)]
         spec = replace(wanted(plan, self.host_path), held=self._held(plan))
         outcomes = []
+        live = (plan.grant or self.grant) == GrantMode.LIVE
         for attrs in containers:
             name = name_of(attrs)
-            if supervised(labels_of(attrs)):
+            # The supervisor reverts config changes: live is its containers' only way.
+            if supervised(labels_of(attrs)) or (live and self.live_unavailable is None):
                 outcomes.append(self.live.sync(plan, attrs, dry_run))
                 continue
             diff = tuple(differences(attrs, spec))
@@ -134,7 +145,11 @@ class Reconciler:
             elif dry_run:
                 outcomes.append(Outcome(plan.service, name, OutcomeAction.WOULD_RECREATE, "", diff))
             else:
-                outcomes.append(self._recreator.recreate(plan.service, attrs, spec, diff))
+                done = self._recreator.recreate(plan.service, attrs, spec, diff)
+                if live:  # asked for live, given a recreate: say why
+                    why = f"io.hwprov.grant is live, but {self.live_unavailable}: recreated"
+                    done = replace(done, detail="; ".join(d for d in (why, done.detail) if d))
+                outcomes.append(done)
         return outcomes
 
     def _held(self, plan: ServicePlan) -> str | None:

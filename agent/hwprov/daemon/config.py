@@ -16,7 +16,7 @@ import yaml
 
 from hwprov.daemon.decisions import LOG_FORMATS
 from hwprov.errors import HwprovError
-from hwprov.records import UnplugPolicy
+from hwprov.records import GrantMode, UnplugPolicy
 
 DEFAULT_FILE = Path("/etc/hwprov/config.yaml")
 
@@ -34,6 +34,7 @@ class Config:
     debounce_ms: float = 0.0
     settle_ms: float = 500.0
     on_unplug: UnplugPolicy = UnplugPolicy.RECREATE
+    grant: GrantMode = GrantMode.RECREATE
     disable: tuple[str, ...] = ()
     log_format: str = "json"
 
@@ -46,6 +47,7 @@ ENVIRONMENT = {
     "HWPROV_DEBOUNCE_MS": "debounce_ms",
     "HWPROV_SETTLE_MS": "settle_ms",
     "HWPROV_ON_UNPLUG": "on_unplug",
+    "HWPROV_GRANT": "grant",
     "HWPROV_DISABLE": "disable",
     "HWPROV_LOG_FORMAT": "log_format",
 }
@@ -73,6 +75,11 @@ def _value(name: str, raw: Any, source: str, key: str) -> Any:
             return UnplugPolicy(raw)
         except ValueError:
             raise ConfigError(source, key, f"expected one of {', '.join(UnplugPolicy)}") from None
+    if name == "grant":
+        try:
+            return GrantMode(raw)
+        except ValueError:
+            raise ConfigError(source, key, f"expected one of {', '.join(GrantMode)}") from None
     if name == "log_format" and raw not in LOG_FORMATS:
         raise ConfigError(source, key, f"expected one of {', '.join(LOG_FORMATS)}")
     return None if raw is None else str(raw)

@@ -23,6 +23,7 @@ from pathlib import Path
 from hwprov import threads
 from hwprov.compose.loader import load_project, project_name
 from hwprov.compose.model import Project
+from hwprov.containers import cgroups
 from hwprov.containers.engine import Engine, HostPaths
 from hwprov.containers.events import ContainerStarted, EngineWatch
 from hwprov.containers.reconciler import Reconciler
@@ -33,7 +34,14 @@ from hwprov.errors import EngineError, EngineNotFound, HwprovError, UdevError
 from hwprov.hardware.session import Session
 from hwprov.hardware.udev import UdevMonitor, next_burst
 from hwprov.planning.build import build_plan, requirements
-from hwprov.records import Action, MonitorLost, UdevEvent, UnplugPolicy, UntrustedUevent
+from hwprov.records import (
+    Action,
+    GrantMode,
+    MonitorLost,
+    UdevEvent,
+    UnplugPolicy,
+    UntrustedUevent,
+)
 
 
 class Wake(StrEnum):
@@ -60,6 +68,7 @@ class Daemon:
     debounce_s: float = 0.0
     settle_s: float = 0.5
     on_unplug: UnplugPolicy = UnplugPolicy.RECREATE
+    grant: GrantMode = GrantMode.RECREATE
     emit: Decisions = field(default_factory=Decisions)
     # Signal handlers and the watchers put wake-ups here; see `stop` and `reload`.
     wake: queue.Queue[object] = field(default_factory=queue.Queue, init=False)
@@ -83,7 +92,7 @@ class Daemon:
         watch.start()
         engine = Engine(self.engine_url)
         reconciler = Reconciler(
-            engine, name, HostPaths.from_environment(), self.settle_s, self.on_unplug
+            engine, name, HostPaths.from_environment(), self.settle_s, self.on_unplug, self.grant
         )
         engine_watch = EngineWatch(
             engine.base_url, name, self.wake.put, lambda: self.wake.put(Wake.RETRY)
@@ -92,7 +101,13 @@ class Daemon:
         timers: list[threading.Timer] = []
         try:
             session.coldplug(monitor)
-            self.emit("started", project=name, hardware=[h.id for h in session.hardware()])
+            self.emit(
+                "started",
+                project=name,
+                hardware=[h.id for h in session.hardware()],
+                grant=str(self.grant),
+                live_grants=cgroups.host().describe().removeprefix("live grants: "),
+            )
             self._say_refused(session, set())
             converge = Converge()
             if ready:

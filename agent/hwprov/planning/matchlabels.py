@@ -19,11 +19,12 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from hwprov.records import Hardware, Props, UnplugPolicy
+from hwprov.records import GrantMode, Hardware, Props, UnplugPolicy
 
 PREFIX = "io.hwprov.device."
 ENABLE_LABEL = "io.hwprov.enable"
 ON_UNPLUG_LABEL = "io.hwprov.on-unplug"
+GRANT_LABEL = "io.hwprov.grant"
 # Set by hwprov on the containers it holds stopped (containers/spec.py), never read from compose.
 HELD_LABEL = "io.hwprov.held"
 NAMESPACE = "io.hwprov."
@@ -164,7 +165,7 @@ def misspelt_labels(labels: Mapping[str, str]) -> list[str]:
     """
     problems = []
     for key in labels:
-        if key in (ENABLE_LABEL, ON_UNPLUG_LABEL, HELD_LABEL):  # held: set by hwprov, harmless
+        if key in (ENABLE_LABEL, ON_UNPLUG_LABEL, GRANT_LABEL, HELD_LABEL):  # held: hwprov's own
             continue
         if key.startswith(PREFIX):
             if not key.removeprefix(PREFIX):
@@ -173,13 +174,18 @@ def misspelt_labels(labels: Mapping[str, str]) -> list[str]:
         # The slot is what follows the misspelt prefix: after its last '.', or its last '-'
         # for `io.hwprov.device-gps`.
         slots = {key.rsplit(".", 1)[-1], re.split(r"[._-]", key)[-1]}
-        candidates = [*(PREFIX + slot for slot in sorted(slots)), ENABLE_LABEL, ON_UNPLUG_LABEL]
+        candidates = [
+            *(PREFIX + slot for slot in sorted(slots)),
+            ENABLE_LABEL,
+            ON_UNPLUG_LABEL,
+            GRANT_LABEL,
+        ]
         # Outside hwprov's namespace only a close miss is ours; inside it anything unknown is.
         cutoff = 0.6 if key.startswith(NAMESPACE) else 0.85
         close = difflib.get_close_matches(key, candidates, n=1, cutoff=cutoff)
         if key.startswith(NAMESPACE) or close:
             hint = f"; did you mean '{close[0]}'?" if close else ""
-            known = f"{PREFIX}<slot>, {ENABLE_LABEL}, {ON_UNPLUG_LABEL}"
+            known = f"{PREFIX}<slot>, {ENABLE_LABEL}, {ON_UNPLUG_LABEL}, {GRANT_LABEL}"
             problems.append(f"label '{key}' is not one hwprov reads ({known}){hint}")
     return problems
 
@@ -202,6 +208,18 @@ def match_labels(labels: Mapping[str, str]) -> dict[str, str]:
 
 def enabled(labels: Mapping[str, str]) -> bool:
     return str(labels.get(ENABLE_LABEL, "true")).strip().lower() not in ("false", "0", "no", "off")
+
+
+def grant_mode(labels: Mapping[str, str]) -> GrantMode | None:
+    """How the service wants its devices, or None to use hwprov's default."""
+    value = labels.get(GRANT_LABEL)
+    if value is None:
+        return None
+    try:
+        return GrantMode(str(value).strip().lower())
+    except ValueError:
+        expected = " or ".join(GrantMode)
+        raise LabelSyntaxError(f"'{value}' is not a grant mode (expected {expected})") from None
 
 
 def on_unplug(labels: Mapping[str, str]) -> UnplugPolicy | None:

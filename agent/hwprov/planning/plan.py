@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from hwprov.records import UnplugPolicy, cgroup_rule, to_json
+from hwprov.records import GrantMode, UnplugPolicy, cgroup_rule, to_json
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +60,7 @@ class ServicePlan:
     was_privileged: bool = False
     managed: bool = True  # False when the service opted out with io.hwprov.enable=false
     on_unplug: UnplugPolicy | None = None  # io.hwprov.on-unplug; None: the daemon's default
+    grant: GrantMode | None = None  # io.hwprov.grant; None: the daemon's default
     hardware: tuple[str, ...] = ()  # ids of the hardware granted, devices or not
 
     @property

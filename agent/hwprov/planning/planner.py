@@ -26,7 +26,7 @@ from hwprov.hardware.nodeview import NodeInfo, NodeType, under_dev
 from hwprov.planning.index import HardwareIndex
 from hwprov.planning.plan import Plan, PlannedDevice, PlannedMount, ServicePlan, Setting, Unmet
 from hwprov.planning.requirements import DeclaredNode, Requirements
-from hwprov.records import DeviceNode, Grant, GrantFn, Hardware, UnplugPolicy
+from hwprov.records import DeviceNode, Grant, GrantFn, GrantMode, Hardware, UnplugPolicy
 
 DEFAULT_PERMISSIONS = "rw"
 
@@ -79,7 +79,12 @@ class _Builder:
         if g.network_mode and g.network_mode != declared_network and self.network is None:
             self.network = Setting(g.network_mode, f"{why}: {g.reason}")
 
-    def build(self, was_privileged: bool, on_unplug: UnplugPolicy | None = None) -> ServicePlan:
+    def build(
+        self,
+        was_privileged: bool,
+        on_unplug: UnplugPolicy | None = None,
+        grant: GrantMode | None = None,
+    ) -> ServicePlan:
         return ServicePlan(
             service=self.service,
             devices=tuple(sorted(self.devices.values(), key=lambda d: (d.container, d.host))),
@@ -92,6 +97,7 @@ class _Builder:
             notes=tuple(self.notes),
             was_privileged=was_privileged,
             on_unplug=on_unplug,
+            grant=grant,
             hardware=tuple(self.hardware),
         )
 
@@ -220,7 +226,7 @@ def _plan_service(
             b.env.setdefault(name, Setting(f"{name}={value}", feature.label))
     if req.privileged:
         _replace_privileged(b, req, attached.hardware, grant)
-    return b.build(req.privileged, req.on_unplug)
+    return b.build(req.privileged, req.on_unplug, req.grant)
 
 
 def _replace_privileged(

@@ -11,10 +11,12 @@ from dataclasses import dataclass
 from hwprov.compose.model import Service
 from hwprov.errors import ComposeError
 from hwprov.planning.matchlabels import (
+    GRANT_LABEL,
     ON_UNPLUG_LABEL,
     HardwareMatch,
     LabelSyntaxError,
     enabled,
+    grant_mode,
     match_labels,
     misspelt_labels,
     on_unplug,
@@ -22,7 +24,7 @@ from hwprov.planning.matchlabels import (
     unknown_kind,
 )
 from hwprov.plugins.host import KnownKinds
-from hwprov.records import UnplugPolicy
+from hwprov.records import GrantMode, UnplugPolicy
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +47,7 @@ class Requirements:
     privileged: bool = False
     enabled: bool = True
     on_unplug: UnplugPolicy | None = None  # None: hwprov's default
+    grant: GrantMode | None = None  # None: hwprov's default
     warnings: tuple[str, ...] = ()
 
 
@@ -80,6 +83,10 @@ def requirements_of(service: Service, source: str, kinds: KnownKinds | None = No
         raise ComposeError(
             source, line, None, f"service '{name}': {ON_UNPLUG_LABEL}: {err}"
         ) from None
+    try:
+        mode = grant_mode(labels)
+    except LabelSyntaxError as err:
+        raise ComposeError(source, line, None, f"service '{name}': {GRANT_LABEL}: {err}") from None
     warnings = []
     for match in matches:
         problem = unknown_kind(match, kinds.names) if kinds is not None else None
@@ -102,5 +109,6 @@ def requirements_of(service: Service, source: str, kinds: KnownKinds | None = No
         privileged=service.privileged,
         enabled=enabled(labels),
         on_unplug=policy,
+        grant=mode,
         warnings=tuple(warnings),
     )
