@@ -80,3 +80,18 @@ def test_a_kernel_message_from_userspace_is_dropped() -> None:
 
 def test_a_sender_gone_before_the_look_is_not_believed_and_the_drop_reads_the_message() -> None:
     assert forged("gone") == [True, SENDER_GONE, None]
+
+
+def test_udevds_binary_is_looked_for_as_the_host_sees_it_too(tmp_path: Path) -> None:
+    """In a container with the host's pid namespace the host's udevd is at /proc/1/root/..."""
+    from hwprov.hardware.senders import UDEVD_BINARIES, file_id, udevd_binaries
+
+    assert "/proc/1/root/lib/systemd/systemd-udevd" in UDEVD_BINARIES
+    assert "/usr/lib/systemd/systemd-udevd" in UDEVD_BINARIES
+    binary = tmp_path / "systemd-udevd"
+    binary.write_bytes(b"")
+    link = tmp_path / "udevadm"
+    link.symlink_to(binary)  # one binary under two names: one identity
+    found = udevd_binaries([str(link), str(binary), str(tmp_path / "none")])
+    assert found == {file_id(str(binary))}
+    assert udevd_binaries([str(tmp_path / "none")]) is None

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 KERNEL_GROUP, UDEV_GROUP = 1, 2
 # Where distributions install udevd (systemd's, or eudev's); udevadm and systemd-udevd are one
 # binary on recent systemd, and a stat follows the symlink between them.
-UDEVD_BINARIES = (
+_INSTALLED = (
     "/lib/systemd/systemd-udevd",
     "/usr/lib/systemd/systemd-udevd",
     "/usr/bin/udevadm",
@@ -33,6 +33,9 @@ UDEVD_BINARIES = (
     "/sbin/udevd",
     "/usr/sbin/udevd",
 )
+# Also as the host's init sees them: hwprov in a container with the host's pid namespace (as
+# deploy/ runs it) reaches the host's files through /proc/1/root, where its own image has none.
+UDEVD_BINARIES = _INSTALLED + tuple(f"/proc/1/root{path}" for path in _INSTALLED)
 SENDER_GONE = "a udev message from a process that is gone or cannot be looked at"
 _UCRED = struct.Struct("iII")  # struct ucred: pid, uid, gid
 FileId = tuple[int, int]  # (st_dev, st_ino)
