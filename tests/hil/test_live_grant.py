@@ -69,6 +69,11 @@ def test_a_live_grant_reaches_one_running_container_and_survives_update_and_paus
         assert opens(hil, a, node, nums) == "ok"  # runc update never touches devices
         hil.client.api.pause(a)
         hil.client.api.unpause(a)
+        # dockerd answers the unpause before it has handled containerd's "resumed" event: until
+        # then an exec is refused as paused (seen under TCG on cgroup v1).
+        assert (
+            wait_for(lambda: not hil.client.api.inspect_container(a)["State"]["Paused"]) is not None
+        )
         assert opens(hil, a, node, nums) == "ok"
         live(hil, "revoke", a, node, nums)
         assert DENIED in opens(hil, a, node, nums)  # denied first, then unlinked: made again here
