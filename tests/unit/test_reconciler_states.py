@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from fakeengine import FakeEngine
 from hwprov.containers import journal
+from hwprov.containers.cgroups import CgroupHost, CgroupVersion, Mechanism
 from hwprov.containers.outcome import OutcomeAction
 from hwprov.containers.reconciler import Reconciler
 from hwprov.containers.recovery import recover
@@ -255,7 +256,8 @@ def test_a_service_that_asks_for_live_grants_keeps_running_and_gets_its_nodes_li
 ) -> None:
     engine = FakeEngine()
     old = engine.add("p-gps-1", "gps")
-    r = Reconciler(engine, project="p", settle_s=0, grant=default, detect_live=False)
+    v1 = CgroupHost(CgroupVersion.V1, Mechanism.DEVICES_FILES, "devices controller")
+    r = Reconciler(engine, project="p", settle_s=0, grant=default, cgroup_host=v1)
     r.live = LiveRecorder()  # type: ignore[assignment]
     [outcome] = r.reconcile(live_plan(label))
     if live:
@@ -269,7 +271,8 @@ def test_live_asked_where_the_host_cannot_falls_back_to_a_recreate_and_says_why(
     engine = FakeEngine()
     engine.add("p-gps-1", "gps")
     why = "live grants: none: no devices controller and no cgroup2"
-    r = Reconciler(engine, project="p", settle_s=0, live_unavailable=why)
+    none = CgroupHost(CgroupVersion.NONE, Mechanism.NONE, "no devices controller and no cgroup2")
+    r = Reconciler(engine, project="p", settle_s=0, cgroup_host=none)
     r.live = LiveRecorder()  # type: ignore[assignment]
     [outcome] = r.reconcile(live_plan(GrantMode.LIVE))
     assert outcome.action == OutcomeAction.RECREATED and devices(engine, "p-gps-1") == [GPS]

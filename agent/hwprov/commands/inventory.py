@@ -15,7 +15,7 @@ from hwprov import threads
 from hwprov.commands.options import Subparsers, json_option, plugin_options
 from hwprov.commands.output import print_problems
 from hwprov.hardware.session import Session
-from hwprov.hardware.udev import next_burst
+from hwprov.hardware.udev import next_burst, resync_reason
 from hwprov.planning.build import refusal_note
 from hwprov.records import Hardware, HardwareEvent, MonitorLost, UdevEvent, UntrustedUevent
 
@@ -140,16 +140,14 @@ def run_watch(args: argparse.Namespace) -> int:
                 if _STOP in burst:
                     return 0
                 lost = next((i for i in burst if isinstance(i, MonitorLost)), None)
-                untrusted = [i for i in burst if isinstance(i, UntrustedUevent)]
-                for u in untrusted:
+                for u in (i for i in burst if isinstance(i, UntrustedUevent)):
                     print(f"# uevent refused: {u.reason} ({u.sender})", file=sys.stderr)
-                unsure = next((u for u in untrusted if u.resync), None)
-                if lost is not None or _RESYNC in burst or unsure is not None:
+                reason = resync_reason(burst, _RESYNC in burst)
+                if reason is not None:
                     # UdevError when no monitor opens again: exit 2, for whoever runs this.
                     if lost is not None:
                         monitor = monitor.reopen(lost.reason)
                     changes = session.resync(monitor)
-                    reason = lost.reason if lost else unsure.reason if unsure else "SIGHUP"
                     print(f"# resync: {reason}", file=sys.stderr, flush=True)
                 else:
                     changes = session.inventory.apply(e for e in burst if isinstance(e, UdevEvent))

@@ -68,7 +68,12 @@ class CgroupHost:
 
     def describe(self) -> str:
         """One line for a decision log: which mechanism live grants use, or why none."""
-        return "live grants: " + {
+        return f"live grants: {self.how}"
+
+    @property
+    def how(self) -> str:
+        """The mechanism alone, for a field that is already about live grants."""
+        return {
             Mechanism.DEVICES_FILES: "cgroup v1 devices.allow",
             Mechanism.BPF_REPLACE: "cgroup v2 BPF, atomic replace",
             Mechanism.BPF_ATTACH_DETACH:

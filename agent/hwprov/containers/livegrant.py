@@ -229,8 +229,7 @@ class LiveGrants:
             return Outcome(plan.service, name, OutcomeAction.FAILED, str(err), changes)
         self._granted = {k: v for k, v in self._granted.items() if k[0] != key[0]}
         self._granted[key] = want
-        how = cgroups.host().describe().removeprefix("live grants: ")
-        detail = f"live, no restart ({how})" + (f"; {note}" if note else "")
+        detail = f"live, no restart ({cgroups.host().how})" + (f"; {note}" if note else "")
         return Outcome(plan.service, name, OutcomeAction.GRANTED, detail, changes)
 
 

@@ -42,10 +42,8 @@ class Reconciler:
     settle_s: float = 0.5  # how long a replacement must stay up before the original goes
     on_unplug: UnplugPolicy = UnplugPolicy.RECREATE  # unless a service's label says otherwise
     grant: GrantMode = GrantMode.RECREATE  # unless a service's io.hwprov.grant says otherwise
-    # Why live grants cannot be given on this host, or None when they can (None found at start
-    # from the host's cgroups; tests pass their own).
-    live_unavailable: str | None = field(default=None)
-    detect_live: bool = True
+    # What this host's cgroups allow for live grants (None: found at start; tests pass one).
+    cgroup_host: cgroups.CgroupHost | None = None
     # ids of containers hwprov started: their start events are its own doing
     _started: set[str] = field(default_factory=set)
     # names of containers that ran until a recreate stopped them and a rollback could not
@@ -56,10 +54,8 @@ class Reconciler:
 
     def __post_init__(self) -> None:
         self.live = LiveGrants(self.host_path)
-        if self.detect_live and self.live_unavailable is None:
-            found = cgroups.host()
-            if found.mechanism is cgroups.Mechanism.NONE:
-                self.live_unavailable = found.describe()
+        if self.cgroup_host is None:
+            self.cgroup_host = cgroups.host()
         self._recreator = Recreator(self.engine, self.settle_s, self._started, self.interrupted)
 
     def claims_start(self, container: str) -> bool:
@@ -126,10 +122,12 @@ class Reconciler:
         spec = replace(wanted(plan, self.host_path), held=self._held(plan))
         outcomes = []
         live = (plan.grant or self.grant) == GrantMode.LIVE
+        assert self.cgroup_host is not None  # set in __post_init__
+        can_live = self.cgroup_host.mechanism is not cgroups.Mechanism.NONE
         for attrs in containers:
             name = name_of(attrs)
             # The supervisor reverts config changes: live is its containers' only way.
-            if supervised(labels_of(attrs)) or (live and self.live_unavailable is None):
+            if supervised(labels_of(attrs)) or (live and can_live):
                 outcomes.append(self.live.sync(plan, attrs, dry_run))
                 continue
             diff = tuple(differences(attrs, spec))
@@ -147,7 +145,7 @@ class Reconciler:
             else:
                 done = self._recreator.recreate(plan.service, attrs, spec, diff)
                 if live:  # asked for live, given a recreate: say why
-                    why = f"io.hwprov.grant is live, but {self.live_unavailable}: recreated"
+                    why = f"io.hwprov.grant is live, but {self.cgroup_host.describe()}: recreated"
                     done = replace(done, detail="; ".join(d for d in (why, done.detail) if d))
                 outcomes.append(done)
         return outcomes

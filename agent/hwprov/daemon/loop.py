@@ -32,7 +32,7 @@ from hwprov.daemon.decisions import Decisions
 from hwprov.daemon.filewatch import FileWatch
 from hwprov.errors import EngineError, EngineNotFound, HwprovError, UdevError
 from hwprov.hardware.session import Session
-from hwprov.hardware.udev import UdevMonitor, next_burst
+from hwprov.hardware.udev import UdevMonitor, next_burst, resync_reason
 from hwprov.planning.build import build_plan, requirements
 from hwprov.records import (
     Action,
@@ -106,7 +106,7 @@ class Daemon:
                 project=name,
                 hardware=[h.id for h in session.hardware()],
                 grant=str(self.grant),
-                live_grants=cgroups.host().describe().removeprefix("live grants: "),
+                live_grants=cgroups.host().how,
             )
             self._say_refused(session, set())
             converge = Converge()
@@ -121,12 +121,10 @@ class Daemon:
                     self.emit("stopping")
                     return 0
                 lost = next((i for i in items if isinstance(i, MonitorLost)), None)
-                untrusted = [i for i in items if isinstance(i, UntrustedUevent)]
-                for u in untrusted:
+                for u in (i for i in items if isinstance(i, UntrustedUevent)):
                     self.emit("uevent-refused", sender=u.sender, reason=u.reason)
-                unsure = next((u for u in untrusted if u.resync), None)
-                if lost is not None or Wake.RELOAD in items or unsure is not None:
-                    why = lost.reason if lost else unsure.reason if unsure else "SIGHUP"
+                why = resync_reason(items, Wake.RELOAD in items)
+                if why is not None:
                     try:
                         monitor = self._resync(session, monitor, lost, converge, why)
                     except UdevError as err:

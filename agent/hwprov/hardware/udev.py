@@ -372,6 +372,19 @@ def _socket_error(fd: int, mask: int) -> OSError:
     return OSError(f"the socket reported poll events {mask:#x}")
 
 
+def resync_reason(items: Iterable[object], asked: bool) -> str | None:
+    """Why what is attached must be enumerated again after this burst, or None: the monitor
+    was lost, a uevent whose sender was gone could not be believed, or `asked` (SIGHUP)."""
+    taken = list(items)
+    lost = next((i for i in taken if isinstance(i, MonitorLost)), None)
+    if lost is not None:
+        return lost.reason
+    unsure = next((i for i in taken if isinstance(i, UntrustedUevent) and i.resync), None)
+    if unsure is not None:
+        return unsure.reason
+    return "SIGHUP" if asked else None
+
+
 def next_burst(
     events: queue.Queue[object], window_s: float = 0.0, timeout: float | None = None
 ) -> list[object] | None:
