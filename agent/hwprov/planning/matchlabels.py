@@ -18,8 +18,12 @@ import fnmatch
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
+from typing import TypeVar
 
 from hwprov.records import GrantMode, Hardware, Props, UnplugPolicy
+
+E = TypeVar("E", bound=StrEnum)
 
 PREFIX = "io.hwprov.device."
 ENABLE_LABEL = "io.hwprov.enable"
@@ -212,23 +216,21 @@ def enabled(labels: Mapping[str, str]) -> bool:
 
 def grant_mode(labels: Mapping[str, str]) -> GrantMode | None:
     """How the service wants its devices, or None to use hwprov's default."""
-    value = labels.get(GRANT_LABEL)
-    if value is None:
-        return None
-    try:
-        return GrantMode(str(value).strip().lower())
-    except ValueError:
-        expected = " or ".join(GrantMode)
-        raise LabelSyntaxError(f"'{value}' is not a grant mode (expected {expected})") from None
+    return _choice(labels, GRANT_LABEL, GrantMode, "a grant mode")
 
 
 def on_unplug(labels: Mapping[str, str]) -> UnplugPolicy | None:
     """The service's unplug policy, or None to use hwprov's default."""
-    value = labels.get(ON_UNPLUG_LABEL)
+    return _choice(labels, ON_UNPLUG_LABEL, UnplugPolicy, "an unplug policy")
+
+
+def _choice(labels: Mapping[str, str], key: str, choices: type[E], what: str) -> E | None:
+    """A label whose value is one of an enum's, case and spaces aside; None when not set."""
+    value = labels.get(key)
     if value is None:
         return None
     try:
-        return UnplugPolicy(str(value).strip().lower())
+        return choices(str(value).strip().lower())
     except ValueError:
-        expected = " or ".join(UnplugPolicy)
-        raise LabelSyntaxError(f"'{value}' is not an unplug policy (expected {expected})") from None
+        expected = " or ".join(choices)
+        raise LabelSyntaxError(f"'{value}' is not {what} (expected {expected})") from None
