@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -45,6 +46,22 @@ def take_signals() -> None:
     helper's mask. One that arrived meanwhile was held pending; it is handled now."""
     if threading.current_thread() is threading.main_thread():
         signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)
+
+
+def wait_for(child: subprocess.Popen[bytes]) -> int:
+    """Wait for `child` in the main thread and pass signals on meanwhile: its exit code.
+
+    A plain `wait` blocks in waitpid, which only a signal delivered to this very thread
+    interrupts; one the kernel handed to another thread (umockdev's, or any thread while this
+    one blocks it) would run its handler only when the child exits, so a SIGTERM meant for the
+    child never reaches it. Waiting in short steps runs the handler within one of them.
+    """
+    while True:
+        take_signals()
+        try:
+            return child.wait(timeout=0.2)
+        except subprocess.TimeoutExpired:
+            continue
 
 
 class SignalWake:

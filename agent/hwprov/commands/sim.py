@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 
+from hwprov import threads
 from hwprov.commands.options import Subparsers
 from hwprov.errors import SimulatorError
 from hwprov.sim.board import load_board
@@ -124,7 +125,7 @@ def _run(args: argparse.Namespace) -> int:
         forwarded = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
         old = {s: signal.signal(s, forward) for s in forwarded}
         try:
-            return inner.wait()
+            return threads.wait_for(inner)
         finally:
             for s, handler in old.items():
                 signal.signal(s, handler)

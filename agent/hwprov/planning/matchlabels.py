@@ -216,16 +216,20 @@ def enabled(labels: Mapping[str, str]) -> bool:
 
 def grant_mode(labels: Mapping[str, str]) -> GrantMode | None:
     """How the service wants its devices, or None to use hwprov's default."""
-    return _choice(labels, GRANT_LABEL, GrantMode, "a grant mode")
+    return _choice(labels, GRANT_LABEL, GrantMode, "is not a grant mode")
 
 
 def on_unplug(labels: Mapping[str, str]) -> UnplugPolicy | None:
     """The service's unplug policy, or None to use hwprov's default."""
-    return _choice(labels, ON_UNPLUG_LABEL, UnplugPolicy, "an unplug policy")
+    return _choice(labels, ON_UNPLUG_LABEL, UnplugPolicy, "is not an unplug policy")
 
 
-def _choice(labels: Mapping[str, str], key: str, choices: type[E], what: str) -> E | None:
-    """A label whose value is one of an enum's, case and spaces aside; None when not set."""
+def _choice(labels: Mapping[str, str], key: str, choices: type[E], refusal: str) -> E | None:
+    """A label whose value is one of an enum's, case and spaces aside; None when not set.
+
+    `refusal` is the whole phrase users see ("is not an unplug policy"), so that
+    docs/troubleshooting.md can quote it and its test find it here.
+    """
     value = labels.get(key)
     if value is None:
         return None
@@ -233,4 +237,4 @@ def _choice(labels: Mapping[str, str], key: str, choices: type[E], what: str) ->
         return choices(str(value).strip().lower())
     except ValueError:
         expected = " or ".join(choices)
-        raise LabelSyntaxError(f"'{value}' is not {what} (expected {expected})") from None
+        raise LabelSyntaxError(f"'{value}' {refusal} (expected {expected})") from None

@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from hwprov import threads
 from hwprov.errors import SimulatorError
 from hwprov.sim.board import Board
 from hwprov.sim.realnodes import RealNodes, host_char_majors, remap_majors
@@ -98,7 +99,8 @@ def run_inner(board: Board, command: list[str], control: str | None, kernel_only
     old = {s: signal.signal(s, forward) for s in forwarded}
     try:
         child = subprocess.Popen(command, env=env)
-        return child.wait()
+        code = threads.wait_for(child)
+        return 128 - code if code < 0 else code  # killed by signal N: 128+N, as a shell says
     except FileNotFoundError as err:
         raise SimulatorError(f"cannot run {command[0]}: {err.strerror}") from err
     finally:
