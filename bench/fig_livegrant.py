@@ -1,12 +1,10 @@
 """Figure 5: a live grant (the cgroup strategy, no restart): from the plug request to the node
 being openable inside the running, supervisor-labelled container.
 
-The container's own main process watches the node: it opens /dev/gps every millisecond and
-prints the engine-independent `time.time_ns()` of each change of outcome (ENOENT: no node,
-EPERM: the cgroup forbids it, ENXIO: allowed, only no driver behind the stand-in number), so
-the moment it became openable is seen from inside, on the host's clock, without a `docker
-exec` per try. The baseline is the bare engine recreating a container with the device
-(figure 1's SDK recreate), the only other way to give a running service a device.
+The container's own main process watches the node (bench/prober.py), so the moment it became
+openable is seen from inside, on the host's clock. The baseline is the bare engine recreating
+a container with the device (figure 1's SDK recreate), the only other way to give a running
+service a device.
 """
 
 from __future__ import annotations
@@ -14,17 +12,15 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import asdict, dataclass
-from typing import Any
 
-import docker
 from hwprov.sandbox.images import BUSYBOX_TAG, HOSTPYTHON_TAG, HOSTPYTHON_VOLUMES
 
-from bench import compose_cli
+from bench import compose_cli, prober
 from bench.fig_recreate import BareRecreate, ms
 from bench.figure import Figure, Ratio, latency_row
 from bench.lab import Lab
 from bench.sizes import Sizes
-from bench.stamps import Stamps, lines_of
+from bench.stamps import Stamps
 from bench.startwatch import StartWatch
 from bench.uevent_log import UeventLog
 from lab.simdaemon import SimDaemon
@@ -32,27 +28,7 @@ from lab.supervised import LABELS, NAME
 
 BOARD = "x86-gateway"
 MATCH = "kind=serial, vendor=0403, model=6001, path=/dev/gps"
-PROBER = """
-import errno, os, sys, time
-last = None
-while True:
-    try:
-        os.close(os.open(sys.argv[1], os.O_RDWR | os.O_NONBLOCK))
-        state = "OPEN"
-    except OSError as e:
-        state = errno.errorcode.get(e.errno, str(e.errno))
-    if state != last:
-        print(time.time_ns(), state, flush=True)
-        last = state
-    time.sleep(0.001)
-"""
 TARGET_MS = 20.0
-
-
-def node_states(api: docker.APIClient, container: str) -> tuple[Stamps, Any]:
-    """The prober's transitions, and the log stream to close when done."""
-    stream = api.logs(container, stream=True, follow=True)
-    return Stamps(lines_of(stream), "bench-prober"), stream
 
 
 @dataclass
@@ -88,11 +64,11 @@ def run(lab: Lab, sizes: Sizes) -> list[Figure]:
     bare_samples: list[float] = []
     with contextlib.ExitStack() as stack:
         container = lab.client.containers.run(
-            HOSTPYTHON_TAG, ["python3", "-c", PROBER, "/dev/gps"], name=NAME, labels=LABELS,
+            HOSTPYTHON_TAG, prober.command("/dev/gps"), name=NAME, labels=LABELS,
             volumes=HOSTPYTHON_VOLUMES, init=True, detach=True,
         )  # fmt: skip
         stack.callback(container.remove, force=True)
-        states, stream = node_states(lab.api, container.id)
+        states, stream = prober.node_states(lab.api, container.id)
         stack.callback(states.join)
         stack.callback(stream.close)
         states.wait(lambda text: text == "ENOENT", 0)

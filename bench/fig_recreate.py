@@ -1,11 +1,15 @@
 """Figures 1 and 2: plug -> the recreated container's start event, hwprov against the bare
 engine doing the same recreate through the SDK, and against `docker compose up -d
---force-recreate`, interleaved in one loop so all three see the same engine and machine.
+--force-recreate`, interleaved in one loop so all three see the same engine and machine; and,
+for figure 2, a service asking for live grants (`io.hwprov.grant: live`), whose device arrives
+without a recreate.
 
 Three compose projects, identical but for who changes them, each with a host-network and a
 bridge-network service, all brought up by the compose CLI:
 - bhw: hwprov's match labels; `hwprov run` under the simulated x86 gateway recreates a
-  service when its adapter is plugged (FTDI for host, CP2102 for bridge) or unplugged;
+  service when its adapter is plugged (FTDI for host, CP2102 for bridge) or unplugged; a third
+  service, `live` (host network), gets the CH340 granted into it running, and its own process
+  sees the node become openable (bench/prober.py);
 - bbare: recreated by inspect, stop, create (the same clone hwprov sends), start, remove;
 - bcmp: a `devices:` entry toggled in its file, then `up -d --force-recreate <service>`.
 Every latency ends at the engine's start event (`timeNano`) and starts at `time.time_ns()`
@@ -21,11 +25,13 @@ from pathlib import Path
 
 import docker
 from hwprov.containers.spec import HardwareSpec, clone_payload
+from hwprov.sandbox.images import HOSTPYTHON_TAG
 
-from bench import compose_cli
+from bench import compose_cli, prober
 from bench.figure import Figure, Ratio, latency_row
 from bench.lab import Lab
 from bench.sizes import Sizes
+from bench.stamps import Stamps
 from bench.startwatch import StartWatch
 from bench.uevent_log import UeventLog
 from lab.simdaemon import SimDaemon
@@ -37,6 +43,9 @@ MATCH = {
     "host": "vendor=0403, model=6001, path=/dev/gps",
     "bridge": "vendor=10c4, model=ea60, path=/dev/gps",
 }
+LIVE_UNIT = "ch340"
+LIVE_LABELS = {"io.hwprov.device.gps": "vendor=1a86, model=7523, path=/dev/gps",
+               "io.hwprov.grant": "live"}  # fmt: skip
 HWPROV, BARE, COMPOSE = "bhw", "bbare", "bcmp"
 LATENCY = ("label", "n", "p50_ms", "p90_ms", "p99_ms")
 
@@ -54,6 +63,11 @@ def _services(labels: bool, device_for: str | None = None, node: Path | None = N
         )
         for mode in MODES
     }
+
+
+def _live_service() -> dict[str, object]:
+    svc = compose_cli.service(labels=LIVE_LABELS, network_mode="host", image=HOSTPYTHON_TAG)
+    return {**svc, "command": prober.command("/dev/gps"), "volumes": ["/usr:/usr:ro"]}
 
 
 @dataclass
@@ -116,14 +130,27 @@ def _plug(
     return ms(started - uevent), ms(started - t0)
 
 
-SERIES = ("hwprov", "hwprov_req", "hwprov_unplug", "bare", "bare_remove", "compose")
+def _live(daemon: SimDaemon, uevents: UeventLog, states: Stamps, op: str) -> float:
+    """From the tty's uevent to the node's new state inside the running `live` service."""
+    mark = daemon.mark()
+    t0 = time.time_ns()
+    daemon.sim(op, id=LIVE_UNIT)
+    uevent = uevents.wait("add" if op == "plug" else "remove", "ttyUSB", t0)
+    inside = states.wait(lambda text: text == ("ENXIO" if op == "plug" else "ENOENT"), t0)
+    daemon.wait("granted", after=mark, service="live")
+    return ms(inside - uevent)
+
+
+SERIES = ("hwprov", "hwprov_req", "hwprov_unplug", "bare", "bare_remove", "compose", "live")
 
 
 def run(lab: Lab, sizes: Sizes) -> list[Figure]:
     folder = lab.folder("recreate")
     node = lab.device_node("gps")
     files = {
-        HWPROV: compose_cli.write(folder / HWPROV / "docker-compose.yml", _services(True)),
+        HWPROV: compose_cli.write(
+            folder / HWPROV / "docker-compose.yml", {**_services(True), "live": _live_service()}
+        ),
         BARE: compose_cli.write(folder / BARE / "docker-compose.yml", _services(False)),
         COMPOSE: compose_cli.write(folder / COMPOSE / "docker-compose.yml", _services(False)),
     }
@@ -139,6 +166,10 @@ def run(lab: Lab, sizes: Sizes) -> list[Figure]:
         )  # fmt: skip
         daemon.wait("started")
         uevents = stack.enter_context(UeventLog.of(daemon, "tty"))
+        states, stream = prober.node_states(lab.api, f"{HWPROV}-live-1")
+        stack.callback(states.join)
+        stack.callback(stream.close)
+        states.wait(lambda text: text == "ENOENT", 0)
         compose = ComposeRecreate(lab.url, files[COMPOSE], watch, node)
         for mode in MODES:
             bare = BareRecreate(lab.api, watch, f"{BARE}-{mode}-1", node)
@@ -153,6 +184,9 @@ def run(lab: Lab, sizes: Sizes) -> list[Figure]:
                 s[f"bare_remove_{mode}"].append(bare(with_device=False))
                 if i < sizes.compose_samples:
                     compose(mode, with_device=False)
+                if mode == "host":  # the live service is on the host network
+                    s["live_host"].append(_live(daemon, uevents, states, "plug"))
+                    _live(daemon, uevents, states, "unplug")
     return [_figure1(s, sizes), _figure2(s, compose.cli_ms)]
 
 
@@ -217,6 +251,12 @@ def _figure2(s: dict[str, list[float]], cli_ms: list[float]) -> Figure:
             Ratio(f"p50 compose/bare engine recreate, the ceiling ({mode})",
                   compose["p50_ms"] / bare["p50_ms"])
         )  # fmt: skip
+    live = latency_row("hwprov live grant, tty uevent -> openable inside (host)", s["live_host"])
+    fig.rows.append(live)
+    fig.ratios.append(
+        Ratio("p50 compose/hwprov live grant, from uevent (host)",
+              fig.rows[0]["p50_ms"] / live["p50_ms"], ">=", 3)
+    )  # fmt: skip
     fig.rows.append(latency_row("compose CLI wall time (both)", cli_ms))
     fig.notes.append(
         "hwprov's recreate is the engine's own stop, create and start (figure 1); what compose "

@@ -9,7 +9,8 @@ What it sets up, each for a reason measured in ../shared/notes/kernel-bench/REPO
 - the test drivers: dummy_hcd with three UDCs (three USB units plugged at once, each on its own
   root hub), libcomposite, i2c-stub with a chip at 0x76, i2c-dev, hci_vhci, and the gpio-sim
   module built out of tree (Debian's kernel has no GPIO_SIM);
-- hwprov's udev rules from udev/, so udevd applies them as on a device;
+- hwprov's udev rules and the groups they name, from udev/, before the drivers load, so
+  udevd applies them as on a device;
 - the network QEMU forwards the bench's ports to, and dockerd on a tmpfs data-root
   (overlay2 on the 9p-backed /var was not tried), listening on that network for the tests.
 """
@@ -66,6 +67,13 @@ def cgroup_v1_hierarchies() -> None:
 
 
 def udev_rules() -> None:
+    """As udev/README.md says to install them: the groups first (udevd resolves group names
+    when it loads rules), then the rules. Before the drivers load, so udevd applies them to
+    the nodes those make, as on a device that boots with them installed."""
+    sysusers = Path("/etc/sysusers.d/hwprov.conf")
+    sysusers.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / "udev" / "hwprov-sysusers.conf", sysusers)
+    sh("systemd-sysusers", str(sysusers))
     rules = Path("/etc/udev/rules.d")
     rules.mkdir(parents=True, exist_ok=True)
     for rule in sorted((ROOT / "udev").glob("*.rules")):
@@ -135,9 +143,9 @@ def main(port: int, gpio_sim: str, tarball: str) -> int:
     start = time.monotonic()
     runtime(tarball)
     os.environ.setdefault("HOME", "/root")
+    udev_rules()
     drivers(gpio_sim)
     cgroup_v1_hierarchies()
-    udev_rules()
     network()
     daemons = engine()
     sh("udevadm", "settle", "--timeout=30", check=False)

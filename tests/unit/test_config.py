@@ -37,6 +37,8 @@ def test_environment_beats_the_file_and_the_command_line_beats_both(tmp_path: Pa
         ("grant: hot\n", "grant: expected one of recreate, live"),
         ("settle-ms: soon\n", "settle-ms: expected milliseconds"),
         ("debounce-ms: -1\n", "must not be negative"),
+        ("udev-buffer-kib: 0\n", "udev-buffer-kib: must be at least 1"),
+        ("udev-buffer-kib: 1.5\n", "udev-buffer-kib: expected KiB, a whole number"),
         ("- a\n", "top: expected a mapping"),
         ("a: [\n", "not valid YAML"),
     ],
@@ -52,3 +54,11 @@ def test_a_bad_file_names_the_setting(tmp_path: Path, text: str, needle: str) ->
 def test_a_bad_environment_value_names_the_variable() -> None:
     with pytest.raises(ConfigError, match="environment: HWPROV_LOG_FORMAT: expected one of"):
         resolve(None, {}, {"HWPROV_LOG_FORMAT": "xml"})
+
+
+def test_the_udev_buffer_is_in_kib_from_the_file_or_the_environment(tmp_path: Path) -> None:
+    file = tmp_path / "hwprov.yaml"
+    file.write_text("udev-buffer-kib: 64\n")
+    assert resolve(file, {}, {}).udev_buffer_kib == 64
+    assert resolve(file, {}, {"HWPROV_UDEV_BUFFER_KIB": "16"}).udev_buffer_kib == 16
+    assert resolve(None, {}, {}).udev_buffer_kib == 32 * 1024  # Home Assistant's 32 MiB

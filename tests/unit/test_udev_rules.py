@@ -173,3 +173,15 @@ def test_i2c_buses_get_a_by_path_link(rules) -> None:
     assert result.imports == ["path_id"]
     assert result.links == ["i2c/by-path/platform-4819c000.i2c"]
     assert evaluate(rules, dev("i2c-dev", "i2c-2")).links == []  # no ID_PATH, no link
+
+
+def test_every_group_the_rules_give_is_one_the_sysusers_file_makes() -> None:
+    # udevd ignores a rule's unknown group ("Unknown group 'gpio', ignoring" on Debian), so a
+    # group named in the rules and missing from the sysusers file leaves nodes root:root.
+    named = set(re.findall(r'GROUP="([^"]+)"', RULES.read_text()))
+    made = {
+        line.split()[1]
+        for line in (RULES.parent / "hwprov-sysusers.conf").read_text().splitlines()
+        if line.strip() and not line.startswith("#") and line.split()[0] == "g"
+    }
+    assert named and named <= made, named - made

@@ -80,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
         settle_s=config.settle_ms / 1000,
         on_unplug=config.on_unplug,
         grant=config.grant,
+        udev_buffer=config.udev_buffer_kib * 1024,
         emit=emit,
     )
     signal.signal(signal.SIGTERM, lambda *_: daemon.stop())

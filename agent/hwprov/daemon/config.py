@@ -16,6 +16,7 @@ import yaml
 
 from hwprov.daemon.decisions import LOG_FORMATS
 from hwprov.errors import HwprovError
+from hwprov.hardware.udev import RECEIVE_BUFFER
 from hwprov.records import GrantMode, UnplugPolicy
 
 DEFAULT_FILE = Path("/etc/hwprov/config.yaml")
@@ -37,6 +38,7 @@ class Config:
     grant: GrantMode = GrantMode.RECREATE
     disable: tuple[str, ...] = ()
     log_format: str = "json"
+    udev_buffer_kib: int = RECEIVE_BUFFER // 1024
 
 
 # Environment variable -> field, for the settings people set per device.
@@ -50,6 +52,7 @@ ENVIRONMENT = {
     "HWPROV_GRANT": "grant",
     "HWPROV_DISABLE": "disable",
     "HWPROV_LOG_FORMAT": "log_format",
+    "HWPROV_UDEV_BUFFER_KIB": "udev_buffer_kib",
 }
 FILE_KEYS = {f.name.replace("_", "-"): f.name for f in fields(Config)}
 
@@ -65,6 +68,14 @@ def _value(name: str, raw: Any, source: str, key: str) -> Any:
         if value < 0:
             raise ConfigError(source, key, "must not be negative")
         return value
+    if name == "udev_buffer_kib":
+        try:
+            kib = int(str(raw))  # not int(raw): 1.5 is no whole number of KiB
+        except (TypeError, ValueError):
+            raise ConfigError(source, key, f"expected KiB, a whole number, got {raw!r}") from None
+        if kib < 1:
+            raise ConfigError(source, key, "must be at least 1")
+        return kib
     if name == "disable":
         items = raw.split(",") if isinstance(raw, str) else raw
         if not isinstance(items, list | tuple):

@@ -32,7 +32,7 @@ from hwprov.daemon.decisions import Decisions
 from hwprov.daemon.filewatch import FileWatch
 from hwprov.errors import EngineError, EngineNotFound, HwprovError, UdevError
 from hwprov.hardware.session import Session
-from hwprov.hardware.udev import UdevMonitor, next_burst, resync_reason
+from hwprov.hardware.udev import RECEIVE_BUFFER, UdevMonitor, next_burst, resync_reason
 from hwprov.planning.build import build_plan, requirements
 from hwprov.records import (
     Action,
@@ -69,6 +69,7 @@ class Daemon:
     settle_s: float = 0.5
     on_unplug: UnplugPolicy = UnplugPolicy.RECREATE
     grant: GrantMode = GrantMode.RECREATE
+    udev_buffer: int = RECEIVE_BUFFER  # bytes
     emit: Decisions = field(default_factory=Decisions)
     # Signal handlers and the watchers put wake-ups here; see `stop` and `reload`.
     wake: queue.Queue[object] = field(default_factory=queue.Queue, init=False)
@@ -86,7 +87,7 @@ class Daemon:
         session = Session.open(self.disabled)
         project = self._load(session)  # a broken file at start is a clear error
         name = self.project or project_name(self.compose_file, project.name)
-        monitor = session.monitor(events=self.wake)
+        monitor = session.monitor(events=self.wake, buffer=self.udev_buffer)
         monitor.start()  # listen before enumerating, so nothing plugged in between is lost
         watch = FileWatch(self.compose_file, lambda: self.wake.put(Wake.COMPOSE_CHANGED))
         watch.start()

@@ -13,7 +13,7 @@ from hwprov.hardware.inventory import Inventory
 from hwprov.hardware.nodeview import check_node
 from hwprov.hardware.owners import read_owners
 from hwprov.hardware.smbus_io import SMBusProbeIO
-from hwprov.hardware.udev import UdevMonitor, coldplug
+from hwprov.hardware.udev import RECEIVE_BUFFER, UdevMonitor, coldplug
 from hwprov.plugins.host import PluginHost, Problem
 from hwprov.records import Hardware, HardwareEvent, Refused
 
@@ -56,11 +56,18 @@ class Session:
         return [self.inventory.refused[p] for p in sorted(self.inventory.refused)]
 
     def monitor(
-        self, events: queue.Queue[object] | None = None, source: str | None = None
+        self,
+        events: queue.Queue[object] | None = None,
+        source: str | None = None,
+        buffer: int = RECEIVE_BUFFER,
     ) -> UdevMonitor:
         """A hotplug monitor for the subsystems the plugins asked for (not yet started)."""
         return UdevMonitor(
-            self.host.subsystems(), self.host.sysfs_attributes(), source=source, events=events
+            self.host.subsystems(),
+            self.host.sysfs_attributes(),
+            source=source,
+            events=events,
+            buffer=buffer,
         )
 
     def coldplug(self, monitor: UdevMonitor | None = None) -> list[HardwareEvent]:

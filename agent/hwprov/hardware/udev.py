@@ -175,15 +175,19 @@ class Netlink(Protocol):
 
 
 def open_netlink(
-    source: str, subsystems: Iterable[str], context: pyudev.Context | None = None
+    source: str,
+    subsystems: Iterable[str],
+    context: pyudev.Context | None = None,
+    buffer: int = RECEIVE_BUFFER,
 ) -> Netlink:
-    """A netlink monitor filtered in the kernel by subsystem, not yet receiving."""
+    """A netlink monitor filtered in the kernel by subsystem, not yet receiving, with a
+    receive buffer of `buffer` bytes (the kernel doubles it for its own accounting)."""
     try:
         monitor = pyudev.Monitor.from_netlink(context or pyudev.Context(), source=source)
         for subsystem in subsystems:
             monitor.filter_by(subsystem=subsystem)
         try:
-            monitor.set_receive_buffer_size(RECEIVE_BUFFER)
+            monitor.set_receive_buffer_size(buffer)
         except (OSError, pyudev.DeviceNotFoundError) as err:  # CAP_NET_ADMIN above rmem_max
             log.info("cannot raise the netlink receive buffer: %s", err)
     except (OSError, ValueError) as err:
@@ -216,6 +220,7 @@ class UdevMonitor:
         opener: Callable[[str, tuple[str, ...]], Netlink] | None = None,
         check_senders: bool | None = None,
         udevd_paths: Iterable[str] = UDEVD_BINARIES,
+        buffer: int = RECEIVE_BUFFER,
     ) -> None:
         self.subsystems = tuple(sorted(set(subsystems)))
         self.attributes = tuple(attributes)
@@ -225,10 +230,11 @@ class UdevMonitor:
         self._lock = threading.Lock()
         self.source = source or default_source()
         self._opener = opener
+        self.buffer = buffer
         if opener is not None:
             self.netlink = opener(self.source, self.subsystems)
         else:
-            self.netlink = open_netlink(self.source, self.subsystems, context)
+            self.netlink = open_netlink(self.source, self.subsystems, context, buffer)
         if check_senders is None:
             check_senders = opener is None and not under_umockdev()
         self._check_senders = check_senders
@@ -348,6 +354,7 @@ class UdevMonitor:
             opener=self._opener,
             check_senders=self._check_senders,
             udevd_paths=self._udevd_paths,
+            buffer=self.buffer,
         )
         fresh._losses = losses
         with self._lock:
