@@ -29,6 +29,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--kernel-guest", help="kernel bench: a guest kept up by `python -m lab.kernelbench up`"
     )
     group.addoption(
+        "--kernel-set", choices=("full", "ci"), default="full",
+        help="kernel bench: every test on each cgroup version (full), or the set the README's "
+        "test command runs within CI's time (ci: docs/hil.md)",
+    )  # fmt: skip
+    group.addoption(
         "--board", action="append", default=[], help="sim bench: a fixture board (default: all)"
     )
 
