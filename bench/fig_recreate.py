@@ -116,18 +116,31 @@ class ComposeRecreate:
         return ms(self.watch.wait(f"{COMPOSE}-{mode}-1", t0) - t0)
 
 
-def _plug(
-    daemon: SimDaemon, uevents: UeventLog, watch: StartWatch, mode: str, op: str
-) -> tuple[float, float]:
-    """(from the tty's uevent, from the plug request) to the replacement's start event."""
+@dataclass(frozen=True)
+class Plug:
+    from_uevent: float  # the tty's uevent -> the replacement's start event (ms)
+    from_request: float  # the plug request -> the same
+    to_pass: float | None  # hwprov's own: uevent off its socket -> the pass's first engine call
+    to_create: float | None  # ... -> the replacement's create call
+
+
+def _plug(daemon: SimDaemon, uevents: UeventLog, watch: StartWatch, mode: str, op: str) -> Plug:
+    """One plug or unplug and the recreate it brings, timed."""
     mark = daemon.mark()
     t0 = time.time_ns()
     daemon.sim(op, id=UNIT[mode])
     uevent = uevents.wait("add" if op == "plug" else "remove", "ttyUSB", t0)
     started = watch.wait(f"{HWPROV}-{mode}-1", t0)
     # Done only when the original is removed: the next measurement finds the engine idle.
-    daemon.wait("recreated", after=mark, service=mode)
-    return ms(started - uevent), ms(started - t0)
+    recreated = daemon.wait("recreated", after=mark, service=mode)
+    at = daemon.events().index(recreated)
+    passed = next((d for d in daemon.events(at) if d["event"] == "reconciled"), None)
+    if passed is None:
+        passed = daemon.wait("reconciled", after=at)
+    return Plug(
+        ms(started - uevent), ms(started - t0),
+        passed.get("uevent_to_pass_ms"), recreated.get("uevent_to_create_ms"),
+    )  # fmt: skip
 
 
 def _live(daemon: SimDaemon, uevents: UeventLog, states: Stamps, op: str) -> float:
@@ -141,7 +154,8 @@ def _live(daemon: SimDaemon, uevents: UeventLog, states: Stamps, op: str) -> flo
     return ms(inside - uevent)
 
 
-SERIES = ("hwprov", "hwprov_req", "hwprov_unplug", "bare", "bare_remove", "compose", "live")
+SERIES = ("hwprov", "hwprov_req", "hwprov_unplug", "bare", "bare_remove", "compose", "live",
+          "own_pass", "own_create")  # fmt: skip
 
 
 def run(lab: Lab, sizes: Sizes) -> list[Figure]:
@@ -174,13 +188,17 @@ def run(lab: Lab, sizes: Sizes) -> list[Figure]:
         for mode in MODES:
             bare = BareRecreate(lab.api, watch, f"{BARE}-{mode}-1", node)
             for i in range(sizes.plugs):
-                from_uevent, from_request = _plug(daemon, uevents, watch, mode, "plug")
-                s[f"hwprov_{mode}"].append(from_uevent)
-                s[f"hwprov_req_{mode}"].append(from_request)
+                plug = _plug(daemon, uevents, watch, mode, "plug")
+                s[f"hwprov_{mode}"].append(plug.from_uevent)
+                s[f"hwprov_req_{mode}"].append(plug.from_request)
+                if plug.to_pass is not None and plug.to_create is not None:
+                    s[f"own_pass_{mode}"].append(plug.to_pass)
+                    s[f"own_create_{mode}"].append(plug.to_create)
                 s[f"bare_{mode}"].append(bare(with_device=True))
                 if i < sizes.compose_samples:
                     s[f"compose_{mode}"].append(compose(mode, with_device=True))
-                s[f"hwprov_unplug_{mode}"].append(_plug(daemon, uevents, watch, mode, "unplug")[0])
+                unplug = _plug(daemon, uevents, watch, mode, "unplug")
+                s[f"hwprov_unplug_{mode}"].append(unplug.from_uevent)
                 s[f"bare_remove_{mode}"].append(bare(with_device=False))
                 if i < sizes.compose_samples:
                     compose(mode, with_device=False)
@@ -204,6 +222,16 @@ def _figure1(s: dict[str, list[float]], sizes: Sizes) -> Figure:
         fig.rows.append(
             latency_row(f"hwprov unplug, from uevent ({mode})", s[f"hwprov_unplug_{mode}"])
         )
+    for mode in MODES:
+        own = latency_row(f"  hwprov's own: uevent -> first engine call ({mode})",
+                          s[f"own_pass_{mode}"])  # fmt: skip
+        fig.rows.append(own)
+        fig.rows.append(
+            latency_row(f"  hwprov: uevent -> create call, engine calls on the way ({mode})",
+                        s[f"own_create_{mode}"])
+        )  # fmt: skip
+        fig.ratios.append(Ratio(f"p50 hwprov's own time, ms ({mode})", own["p50_ms"], "<=", 5.0))
+        fig.ratios.append(Ratio(f"p99 hwprov's own time, ms ({mode})", own["p99_ms"]))
         fig.rows.append(latency_row(f"bare SDK remove ({mode})", s[f"bare_remove_{mode}"]))
     for mode in MODES:
         bare = rows[f"bare_{mode}"]

@@ -129,6 +129,9 @@ class UdevEvent:
 
     action: Action
     device: UdevDevice
+    # time.monotonic_ns() when it came off the socket (0: not from a monitor): where hwprov's
+    # own time on the way from a plug to a container starts
+    received_ns: int = 0
 
 
 @dataclass(frozen=True, slots=True)

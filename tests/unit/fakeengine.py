@@ -3,6 +3,8 @@
 Names are unique (a create or rename onto a taken name is refused), a running container is
 removed only with force, an unknown id is `EngineNotFound`; `fail` injects a refusal on the
 n-th call of a kind, and `on` runs a callback before a call (another tool acting mid-swap).
+Calls are serialised by one lock, as dockerd's store serialises them, so the reconciler's
+workers can call it side by side.
 It is the `EngineAPI` of hwprov.containers.engine; the real-engine tests check the same paths
 against dockerd.
 """
@@ -10,13 +12,26 @@ against dockerd.
 from __future__ import annotations
 
 import copy
+import functools
 import itertools
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from hwprov.containers.labels import COMPOSE_PROJECT, COMPOSE_SERVICE
 from hwprov.errors import EngineError, EngineNotFound, EngineUnreachable
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def serialised(method: F) -> F:
+    @functools.wraps(method)
+    def call(self: FakeEngine, *args: Any, **kwargs: Any) -> Any:
+        with self.lock:
+            return method(self, *args, **kwargs)
+
+    return call  # type: ignore[return-value]
 
 
 @dataclass
@@ -74,6 +89,7 @@ class FakeEngine:
     down: bool = False
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _counts: dict[str, int] = field(default_factory=dict)
+    lock: threading.RLock = field(default_factory=threading.RLock)
 
     # -- building a world ---------------------------------------------------------------
 
@@ -104,6 +120,10 @@ class FakeEngine:
         self.by_id[cid] = c
         return cid
 
+    def present(self, path: str) -> bool:
+        """Whether a host node is there: every path is, but those in `gone`."""
+        return path not in self.gone
+
     def named(self, name: str) -> FakeContainer | None:
         return next((c for c in self.by_id.values() if c.name == name), None)
 
@@ -128,14 +148,17 @@ class FakeEngine:
             raise EngineNotFound(f"{what} {ref}: not found (No such container: {ref})")
         return found
 
+    @serialised
     def containers(self) -> list[dict[str, Any]]:
         self._call("containers", "")
         return [c.summary() for c in self.by_id.values()]
 
+    @serialised
     def inspect(self, container: str) -> dict[str, Any]:
         self._call("inspect", container)
         return self._get("inspect", container).attrs()
 
+    @serialised
     def create(self, body: Mapping[str, Any], name: str) -> str:
         self._call("create", name)
         if self.named(name):
@@ -147,10 +170,12 @@ class FakeEngine:
         self.by_id[cid] = FakeContainer(cid, name, body, host)
         return cid
 
+    @serialised
     def connect(self, container: str, network: str, endpoint: Mapping[str, Any]) -> None:
         self._call("connect", container)
         self._get("connect", container).networks[network] = dict(endpoint)
 
+    @serialised
     def start(self, container: str) -> None:
         self._call("start", container)
         c = self._get("start", container)
@@ -164,14 +189,17 @@ class FakeEngine:
         c.running, c.pid, c.error = True, c.pid or 2000 + len(self.calls), ""
         c.started_at = "2026-12-03T00:00:01Z"
 
+    @serialised
     def stop(self, container: str, timeout: int | None = None) -> None:
         self._call("stop", container)
         self._get("stop", container).running = False
 
+    @serialised
     def kill(self, container: str) -> None:
         self._call("kill", container)
         self._get("kill", container).running = False
 
+    @serialised
     def rename(self, container: str, name: str) -> None:
         self._call("rename", container)
         c = self._get("rename", container)
@@ -179,6 +207,7 @@ class FakeEngine:
             raise EngineError(f"rename {container} to {name}: the engine refused: name in use")
         c.name = name
 
+    @serialised
     def remove(self, container: str, force: bool = False) -> None:
         self._call("remove", container)
         c = self._get("remove", container)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from hwprov.containers.outcome import Outcome, OutcomeAction
-from hwprov.daemon.converge import MAX_ATTEMPTS, Converge, GaveUp, Pass, Retry
+from hwprov.daemon.converge import MAX_ATTEMPTS, Converge, GaveUp, Pass, Retry, storming
 from hwprov.errors import EngineNotFound, EngineUnreachable
 from hwprov.planning.plan import Plan, PlannedDevice, ServicePlan
+from hwprov.records import Action, UdevDevice, UdevEvent
 
 
 def service(name: str, *nodes: str) -> ServicePlan:
@@ -122,3 +123,24 @@ def test_a_partial_pass_the_engine_broke_is_followed_by_a_full_one_at_once() -> 
     c.saw(hardware=True)
     assert c.broke(Pass.CHANGED, EngineUnreachable("down")) is None
     assert c.due() == Pass.FULL
+
+
+def test_an_abandoned_swap_is_due_again_even_when_its_plan_comes_back_the_same() -> None:
+    # The adapter went during the swap (abandoned: the original kept, without it) and came back
+    # before the next pass: the plan equals the one applied, and the service must still be done.
+    c = Converge()
+    p = plan(service("gps", "/dev/ttyUSB0"))
+    applied(c, p, Outcome("gps", "p-gps-1", OutcomeAction.ABANDONED, "gone before the start"))
+    assert not c.failed  # no failure: no retry, no back-off
+    c.saw(hardware=True)
+    assert c.due() == Pass.CHANGED and names(c.select(p, Pass.CHANGED)) == ["gps"]
+    applied(c, p, Outcome("gps", "p-gps-1", OutcomeAction.RECREATED))
+    assert c.due() is None
+
+
+def test_events_waiting_after_a_pass_that_swapped_are_a_storm_and_a_lone_plug_is_not() -> None:
+    event = UdevEvent(Action.ADD, UdevDevice(sys_path="/sys/x", subsystem="tty", sys_name="x"))
+    assert storming([event], waited_s=0.0, last_pass_s=0.6)  # queued while it swapped
+    assert not storming([event], waited_s=2.0, last_pass_s=0.6)  # came after a quiet spell
+    assert not storming([event], waited_s=0.0, last_pass_s=0.0)  # the pass touched nothing
+    assert not storming(["compose-changed"], waited_s=0.0, last_pass_s=0.6)  # no hardware

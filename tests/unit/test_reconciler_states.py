@@ -4,6 +4,8 @@ same paths against a real dockerd."""
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from pathlib import Path
 
 import pytest
@@ -30,7 +32,7 @@ def plan(*devices: str, service: str = "gps") -> Plan:
 
 
 def reconciler(engine: FakeEngine) -> Reconciler:
-    return Reconciler(engine, project="p", settle_s=0)
+    return Reconciler(engine, project="p", settle_s=0, present=engine.present)
 
 
 def devices(engine: FakeEngine, name: str) -> list[str]:
@@ -257,7 +259,9 @@ def test_a_service_that_asks_for_live_grants_keeps_running_and_gets_its_nodes_li
     engine = FakeEngine()
     old = engine.add("p-gps-1", "gps")
     v1 = CgroupHost(CgroupVersion.V1, Mechanism.DEVICES_FILES, "devices controller")
-    r = Reconciler(engine, project="p", settle_s=0, grant=default, cgroup_host=v1)
+    r = Reconciler(
+        engine, project="p", settle_s=0, grant=default, cgroup_host=v1, present=engine.present
+    )
     r.live = LiveRecorder()  # type: ignore[assignment]
     [outcome] = r.reconcile(live_plan(label))
     if live:
@@ -272,7 +276,7 @@ def test_live_asked_where_the_host_cannot_falls_back_to_a_recreate_and_says_why(
     engine.add("p-gps-1", "gps")
     why = "live grants: none: no devices controller and no cgroup2"
     none = CgroupHost(CgroupVersion.NONE, Mechanism.NONE, "no devices controller and no cgroup2")
-    r = Reconciler(engine, project="p", settle_s=0, cgroup_host=none)
+    r = Reconciler(engine, project="p", settle_s=0, cgroup_host=none, present=engine.present)
     r.live = LiveRecorder()  # type: ignore[assignment]
     [outcome] = r.reconcile(live_plan(GrantMode.LIVE))
     assert outcome.action == OutcomeAction.RECREATED and devices(engine, "p-gps-1") == [GPS]
@@ -294,3 +298,123 @@ def test_the_plan_says_a_live_service_will_be_recreated_where_the_host_cannot_gr
     v2 = CgroupHost(CgroupVersion.V2, Mechanism.BPF_REPLACE, "cgroup2")
     assert live_fallbacks(asked, v2) == asked  # it can: nothing to say
     assert live_fallbacks(live_plan(None), none) == live_plan(None)  # did not ask
+
+
+def services_plan(*names: str) -> Plan:
+    def one(name: str, minor: int) -> ServicePlan:
+        node = f"/dev/ttyUSB{minor}"
+        return ServicePlan(name, devices=(PlannedDevice(node, node, "rw", 188, minor, "x", "t"),))
+
+    return Plan("t.yml", tuple(one(n, i) for i, n in enumerate(names)))
+
+
+class MeetingEngine(FakeEngine):
+    """Each start waits until `parties` starts are under way at once: a pass that swapped one
+    service after another would never get there (the barrier breaks, the start is refused)."""
+
+    def __init__(self, parties: int) -> None:
+        super().__init__()
+        self.barrier = threading.Barrier(parties, timeout=10)
+
+    def start(self, container: str) -> None:
+        try:
+            self.barrier.wait()
+        except threading.BrokenBarrierError:
+            why = "alone: the swaps did not run side by side"
+            raise EngineError(f"start {container}: {why}") from None
+        super().start(container)
+
+
+def test_independent_services_are_swapped_side_by_side() -> None:
+    names = ("a", "b", "c", "d")
+    engine = MeetingEngine(parties=len(names))
+    for n in names:
+        engine.add(f"p-{n}-1", n)
+    r = Reconciler(engine, project="p", settle_s=0, workers=4, present=engine.present)
+    outcomes = r.reconcile(services_plan(*names), order=names)
+    assert [(o.service, o.action) for o in outcomes] == [
+        (n, OutcomeAction.RECREATED) for n in names
+    ]
+    assert engine.names() == [f"p-{n}-1" for n in names]
+
+
+def test_a_service_waits_for_the_swaps_of_those_it_depends_on() -> None:
+    engine = FakeEngine()
+    db = engine.add("p-db-1", "db")
+    engine.add("p-app-1", "app")
+    engine.add("p-log-1", "log")
+    r = Reconciler(engine, project="p", settle_s=0.05, workers=4, present=engine.present)
+    plan = services_plan("db", "app", "log")
+    r.reconcile(plan, order=["db", "app", "log"], depends={"app": ("db",)})
+    # app's swap begins only once db's has ended (its original removed)
+    app_begins = next(i for i, c in enumerate(engine.calls) if c == ("create", "p-app-1"))
+    db_ends = engine.calls.index(("remove", db))
+    assert db_ends < app_begins
+
+
+def test_a_swap_whose_device_went_before_the_original_stopped_is_abandoned_untouched() -> None:
+    engine = FakeEngine()
+    old = engine.add("p-gps-1", "gps")
+    engine.on["create"] = lambda e, _: e.gone.add(GPS)  # unplugged again meanwhile
+    [outcome] = reconciler(engine).reconcile(plan(GPS))
+    assert outcome.action == OutcomeAction.ABANDONED and not outcome.action.failed
+    assert GPS in outcome.detail
+    c = engine.named("p-gps-1")
+    assert c is not None and c.id == old and c.running
+    assert ("stop", old) not in engine.calls  # never disturbed
+    assert not any(call == "start" for call, _ in engine.calls)
+
+
+def test_a_swap_whose_device_went_while_the_original_stopped_is_abandoned_not_rolled_back() -> None:
+    engine = FakeEngine()
+    old = engine.add("p-gps-1", "gps")
+    engine.on["stop"] = lambda e, _: e.gone.add(GPS)
+    [outcome] = reconciler(engine).reconcile(plan(GPS))
+    assert outcome.action == OutcomeAction.ABANDONED
+    c = engine.named("p-gps-1")
+    assert c is not None and c.id == old and c.running  # the original runs again
+    assert engine.names() == ["p-gps-1"]
+    # the only start was the original's: the replacement was never tried against the engine
+    assert [t for call, t in engine.calls if call == "start"] == [old]
+
+
+class DiesAfter(FakeEngine):
+    """hwprov killed (SIGKILL) after its n-th engine call, whichever worker made it: no call
+    after that one reaches the engine."""
+
+    def __init__(self, calls: int) -> None:
+        super().__init__()
+        self.left = calls
+
+    def _call(self, what: str, target: str) -> None:
+        if self.left <= 0:
+            raise Killed(what)
+        self.left -= 1
+        super()._call(what, target)
+
+
+@pytest.mark.parametrize("calls", range(4, 30, 2))
+def test_swaps_in_flight_side_by_side_are_recovered_wherever_hwprov_died(calls: int) -> None:
+    names = ("a", "b", "c")
+    engine = DiesAfter(calls)
+    old = {n: engine.add(f"p-{n}-1", n) for n in names}
+    r = Reconciler(engine, project="p", settle_s=0, workers=3, present=engine.present)
+    with contextlib.suppress(Killed):  # from 22 calls on, the pass ends before hwprov dies
+        r.reconcile(services_plan(*names), order=names)
+    engine.left = 10**6  # the next hwprov
+    outcomes = recover(engine, "p", engine.containers(), set())
+    assert {o.action for o in outcomes} <= {OutcomeAction.RECOVERED}
+    # every service: exactly one container, under its own name, running
+    assert engine.names() == [f"p-{n}-1" for n in names]
+    for n in names:
+        c = engine.named(f"p-{n}-1")
+        assert c is not None and c.running, (n, engine.calls)
+    final = Reconciler(engine, project="p", settle_s=0, workers=3, present=engine.present)
+    again = final.reconcile(services_plan(*names), order=names)
+    assert {o.action for o in again} <= {OutcomeAction.RECREATED, OutcomeAction.UNCHANGED}
+    settled = final.reconcile(services_plan(*names), order=names)
+    assert [o.action for o in settled] == [OutcomeAction.UNCHANGED] * len(names)
+    for n in names:  # each service's data is its original's or its replacement's, never lost
+        c = engine.named(f"p-{n}-1")
+        assert c is not None and devices(engine, f"p-{n}-1") == [f"/dev/ttyUSB{names.index(n)}"]
+    assert len(old) == len(names)

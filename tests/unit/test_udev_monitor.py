@@ -7,12 +7,14 @@ import errno
 import os
 import queue
 import socket
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
 from hwprov.errors import UdevError
 from hwprov.hardware import udev
-from hwprov.hardware.udev import UdevMonitor
+from hwprov.hardware.udev import UdevMonitor, quiet_tail
 from hwprov.records import MonitorLost
 
 
@@ -125,3 +127,22 @@ def test_a_netlink_socket_that_does_not_open_is_a_udev_error(
     monkeypatch.setattr(udev.pyudev.Monitor, "from_netlink", refuse)
     with pytest.raises(UdevError, match=r"cannot open the udev netlink socket \(kernel\)"):
         UdevMonitor(["tty"], [], source="kernel")
+
+
+def test_quiet_tail_gathers_until_the_queue_goes_quiet_or_something_urgent_comes() -> None:
+    events: queue.Queue[object] = queue.Queue()
+    feeder = threading.Thread(
+        target=lambda: [(events.put(i), time.sleep(0.01)) for i in range(20)], name="feeder"
+    )
+    feeder.start()
+    taken = quiet_tail(events, quiet_s=0.5, most_s=30.0)  # gaps of 10 ms: one burst
+    feeder.join()
+    assert taken == list(range(20))
+    events.put("a")
+    events.put("stop")
+    events.put("b")
+    assert quiet_tail(events, quiet_s=5.0, most_s=30.0, urgent=lambda i: i == "stop") == [
+        "a",
+        "stop",
+    ]
+    assert quiet_tail(events, quiet_s=0.05, most_s=30.0) == ["b"]

@@ -136,7 +136,9 @@ def run_apply(args: argparse.Namespace) -> int:
             host_path=HostPaths.from_environment(),
             on_unplug=args.on_unplug,
         )
-        outcomes = reconciler.reconcile(plan, project.start_order(), dry_run=args.dry_run)
+        outcomes = reconciler.reconcile(
+            plan, project.start_order(), dry_run=args.dry_run, depends=project.dependencies()
+        )
     finally:
         engine.close()
     for outcome in outcomes:

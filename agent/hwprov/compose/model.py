@@ -110,10 +110,14 @@ class Project:
                 return service
         raise KeyError(name)
 
+    def dependencies(self) -> dict[str, tuple[str, ...]]:
+        """Each service's depends_on: what must be done before it."""
+        return {s.name: s.depends_on for s in self.services}
+
     def start_order(self) -> list[str]:
         """Service names with their dependencies first (depends_on orders starts; a cycle
         keeps file order)."""
-        depends = {s.name: s.depends_on for s in self.services}
+        depends = self.dependencies()
         order: dict[str, None] = {}  # a set that keeps its order
         # Depth first with a stack of its own: a chain of a thousand depends_on is no reason to
         # run out of Python's.

@@ -17,6 +17,9 @@ class OutcomeAction(StrEnum):
     RESTARTED = "restarted"  # an original a rollback left stopped runs again
     RECOVERED = "recovered"  # a swap a killed hwprov left half-done was finished or undone
     ROLLED_BACK = "rolled-back"
+    # the hardware it was to get went away before the swap started: the original is as it was,
+    # and the event that took the hardware brings the next pass (not a failure: no retry)
+    ABANDONED = "abandoned"
     FAILED = "failed"
     DEFERRED = "deferred"  # stopped on its own: recreated when it starts, its exit kept
     MISSING = "missing"  # the service has no container
@@ -38,6 +41,9 @@ class Outcome:
     # The container of the service after this outcome (after a rollback: the original).
     # Not in the JSON: the daemon uses it to tell a restart of that one from a new container.
     container_id: str | None = None
+    # time.monotonic_ns() when the engine was first asked to make the change (the replacement's
+    # create), for the daemon's measure of its own time; not in the JSON either
+    engine_called_ns: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {

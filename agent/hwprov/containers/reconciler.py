@@ -1,4 +1,4 @@
-"""Make each service's containers match the plan: one pass, service by service.
+"""Make each service's containers match the plan: one pass, independent services side by side.
 
 What a container gets depends on who owns it. A compose-created container is recreated with
 the new hardware settings (containers/recreate.py: the safe order, balena's strategies,
@@ -6,14 +6,22 @@ rollback); a supervisor-created one keeps its config and gets its nodes live
 (containers/livegrant.py), because the supervisor reverts Devices/CapAdd changes and breaks on
 foreign names. Each pass starts by recovering any swap a killed hwprov left half-done
 (containers/recovery.py).
+
+Services are reconciled by a bounded pool of workers (WORKERS): a storm that touches ten
+services costs about one settle wait, not ten. depends_on is kept: a service starts its swap
+only when the services it depends on have finished theirs in this pass. Each swap is on its
+own container and its own journal names, so swaps in flight side by side recover as one does.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import os
+from collections.abc import Callable, Collection, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from hwprov import threads
 from hwprov.containers import cgroups, journal
 from hwprov.containers.engine import EngineAPI, HostPaths
 from hwprov.containers.labels import service_of, supervised
@@ -33,6 +41,10 @@ from hwprov.errors import EngineNotFound
 from hwprov.planning.plan import Plan, ServicePlan
 from hwprov.records import GrantMode, UnplugPolicy
 
+# Swaps in flight at once. Each spends most of its time waiting on the engine or in its settle
+# sleep, so more workers than cores pay; the engine serialises what it must.
+WORKERS = 4
+
 
 @dataclass
 class Reconciler:
@@ -44,6 +56,9 @@ class Reconciler:
     grant: GrantMode = GrantMode.RECREATE  # unless a service's io.hwprov.grant says otherwise
     # What this host's cgroups allow for live grants (None: found at start; tests pass one).
     cgroup_host: cgroups.CgroupHost | None = None
+    workers: int = WORKERS
+    # whether a host node is there now (tests pass the fake engine's idea of it)
+    present: Callable[[str], bool] = os.path.exists
     # ids of containers hwprov started: their start events are its own doing
     _started: set[str] = field(default_factory=set)
     # names of containers that ran until a recreate stopped them and a rollback could not
@@ -56,7 +71,9 @@ class Reconciler:
         self.live = LiveGrants(self.host_path)
         if self.cgroup_host is None:
             self.cgroup_host = cgroups.host()
-        self._recreator = Recreator(self.engine, self.settle_s, self._started, self.interrupted)
+        self._recreator = Recreator(
+            self.engine, self.settle_s, self._started, self.interrupted, self.present
+        )
 
     def claims_start(self, container: str) -> bool:
         """Whether a start event of this container was hwprov's own doing (asked once)."""
@@ -93,9 +110,15 @@ class Reconciler:
     # -- reconciling ----------------------------------------------------------------------
 
     def reconcile(
-        self, plan: Plan, order: Sequence[str] | None = None, dry_run: bool = False
+        self,
+        plan: Plan,
+        order: Sequence[str] | None = None,
+        dry_run: bool = False,
+        depends: Mapping[str, Collection[str]] | None = None,
     ) -> list[Outcome]:
-        """One pass over the plan's services, in `order` (depends_on first) when given."""
+        """One pass over the plan's services. Outcomes come in `order` (depends_on first) when
+        given; `depends` (service -> the services it depends on) holds a service back until
+        those are done, where the pool runs several at once."""
         by_name = {s.service: s for s in plan.services}
         names = [n for n in (order or ()) if n in by_name]
         names += sorted(set(by_name) - set(names))
@@ -103,8 +126,17 @@ class Reconciler:
         outcomes = [] if dry_run else recover(self.engine, self.project, summaries, self._started)
         if outcomes:  # recovery renamed, removed or started some: list what is there now
             summaries = self.engine.containers()
+
+        def one(name: str) -> list[Outcome]:
+            return self.reconcile_service(by_name[name], dry_run, summaries)
+
+        if dry_run or self.workers <= 1 or len(names) <= 1:
+            for name in names:
+                outcomes.extend(one(name))
+            return outcomes
+        done = run_in_order(names, one, depends or {}, self.workers)
         for name in names:
-            outcomes.extend(self.reconcile_service(by_name[name], dry_run, summaries))
+            outcomes.extend(done[name])
         return outcomes
 
     def reconcile_service(
@@ -156,3 +188,46 @@ class Reconciler:
             return None
         missing = [u.what for u in plan.unmet if not u.optional]
         return "; ".join(missing)[:200] or None  # a label value, kept short
+
+
+def run_in_order(
+    names: Sequence[str],
+    work: Callable[[str], list[Outcome]],
+    depends: Mapping[str, Collection[str]],
+    workers: int,
+) -> dict[str, list[Outcome]]:
+    """`work` for each name on a pool of `workers` threads, a name only once every name it
+    depends on (among `names`) is done. `names` is in depends_on order, so the first name not
+    yet started whose dependencies are done is always found; a cycle is broken in that order,
+    as compose breaks it. An error in one (the engine gone) is raised once the others in
+    flight are done: no swap is left running unwatched."""
+    pending = list(names)
+    results: dict[str, list[Outcome]] = {}
+    running: dict[Future[list[Outcome]], str] = {}
+    failure: BaseException | None = None
+
+    def ready(name: str) -> bool:
+        ahead = set(pending[: pending.index(name)]) | set(running.values())
+        return not (set(depends.get(name, ())) & ahead)
+
+    with ThreadPoolExecutor(workers, "hwprov-swap") as pool:
+        while pending or running:
+            while failure is None and len(running) < workers:
+                name = next((n for n in pending if ready(n)), None)
+                if name is None:
+                    break
+                pending.remove(name)
+                with threads.signals_blocked():  # a worker it starts keeps the main's signals
+                    running[pool.submit(work, name)] = name
+            if not running:
+                break  # nothing more may start (after a failure)
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                name = running.pop(future)
+                try:
+                    results[name] = future.result()
+                except BaseException as err:  # raised below, once the others are done
+                    failure = failure or err
+    if failure is not None:
+        raise failure
+    return results

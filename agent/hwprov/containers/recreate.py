@@ -12,9 +12,10 @@ has taken over.
 from __future__ import annotations
 
 import logging
+import os
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,9 @@ class Recreator:
     # again (their own device had gone too), to run again at the next pass.
     started: set[str]
     interrupted: set[str]
+    # Whether a host node is there now (as the engine will look at it when it starts the
+    # replacement): in a storm a device can go again while its swap is under way.
+    present: Callable[[str], bool] = field(default=os.path.exists)
 
     def recreate(
         self, service: str, attrs: Mapping[str, Any], spec: HardwareSpec, diff: tuple[str, ...]
@@ -75,6 +79,7 @@ class Recreator:
         stop_timeout = (attrs.get("Config") or {}).get("StopTimeout")
         new_id: str | None = None
         stopped = renamed = False
+        called: int | None = None
         try:
             if strategy in STOP_FIRST and was_running:
                 self.engine.stop(old_id, stop_timeout)
@@ -84,12 +89,19 @@ class Recreator:
             # two. The journal is in the names: recovery undoes or finishes this from any step.
             self.engine.rename(old_id, journal.old_name(name, was_running))
             renamed = True
+            called = time.monotonic_ns()
             new_id = self.engine.create(body, name)
             for network, endpoint in extra_networks:
                 self.engine.connect(new_id, network, endpoint)
+            # Looked at twice: before the original stops (then it never noticed) and before the
+            # replacement starts (the engine would refuse it, and the rollback cost a restart).
+            if start_new and (gone := self._gone(spec)):
+                return self._abandon(service, name, old_id, new_id, stopped, diff, gone)
             if was_running and not stopped:
                 self.engine.stop(old_id, stop_timeout)
                 stopped = True
+            if start_new and (gone := self._gone(spec)):
+                return self._abandon(service, name, old_id, new_id, was_running, diff, gone)
             if start_new:
                 self.started.add(new_id)
                 self.engine.start(new_id)
@@ -102,9 +114,33 @@ class Recreator:
         log.info("recreated %s (%s): %s", name, strategy, "; ".join(diff))
         if spec.held:
             detail = f"stopped until back: {spec.held}"
-            return Outcome(service, name, OutcomeAction.HELD, detail, diff, new_id)
+            return Outcome(service, name, OutcomeAction.HELD, detail, diff, new_id, called)
         detail = f"strategy {strategy}"
-        return Outcome(service, name, OutcomeAction.RECREATED, detail, diff, new_id)
+        return Outcome(service, name, OutcomeAction.RECREATED, detail, diff, new_id, called)
+
+    def _gone(self, spec: HardwareSpec) -> list[str]:
+        return [host for host, _, _ in spec.devices if not self.present(host)]
+
+    def _abandon(
+        self,
+        service: str,
+        name: str,
+        old_id: str,
+        new_id: str,
+        restart_old: bool,
+        diff: tuple[str, ...],
+        gone: list[str],
+    ) -> Outcome:
+        """Put the original back, untouched if it was not stopped yet: its hardware is already
+        gone again, and the uevent that says so brings the next plan."""
+        log.info("abandoned the swap of %s: %s gone before it started", name, ", ".join(gone))
+        try:
+            self._roll_back(name, old_id, new_id, restart_old, renamed=True)
+        except EngineError as err:  # recovery finishes from the journal names next pass
+            detail = f"{', '.join(gone)} went away before the start; putting it back: {err}"
+            return Outcome(service, name, OutcomeAction.ROLLED_BACK, detail, diff, old_id)
+        detail = f"{', '.join(gone)} went away before the start: the original is kept"
+        return Outcome(service, name, OutcomeAction.ABANDONED, detail, diff, old_id)
 
     def resume(self, service: str, attrs: Mapping[str, Any], spec: HardwareSpec) -> Outcome:
         """Start an interrupted original whose hardware is back as it was."""

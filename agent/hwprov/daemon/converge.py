@@ -13,6 +13,10 @@ given up until the next hardware or compose change. A restart of the very contai
 left (its restart policy) counts as an attempt, so a crash loop cannot drive a recreate loop; a
 start of another container (`docker compose up --force-recreate`) is a new situation and starts
 the count again.
+
+A swap abandoned because its hardware went away again before it started is no failure: the
+service keeps what it had, and is due in the next pass whatever its plan then says (the
+hardware may be back by then, and the plan the same as the one this pass could not apply).
 """
 
 from __future__ import annotations
@@ -22,12 +26,19 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from hwprov.containers.engine import Backoff
-from hwprov.containers.outcome import Outcome
+from hwprov.containers.outcome import Outcome, OutcomeAction
 from hwprov.errors import EngineError, EngineNotFound
 from hwprov.planning.plan import Plan, ServicePlan
+from hwprov.records import UdevEvent
 
 MAX_ATTEMPTS = 3
 FIRST_RETRY_S = 1.0
+# A storm: hardware events were already waiting when a pass that touched containers ended.
+# The loop then gathers until the events stop for STORM_QUIET_S (at most STORM_MOST_S, so an
+# endless storm is still followed) and plans the burst once. A lone plug is handled at once.
+STORM_QUIET_S, STORM_MOST_S = 0.25, 10.0
+_BUSY_PASS_S = 0.05  # a pass this long swapped or granted something: events could pile up
+_WAITING_S = 0.005  # the next burst came this fast: it was queued during the pass
 
 
 class Pass(StrEnum):
@@ -59,6 +70,16 @@ class GaveUp:
     service: str
     attempts: int
     reason: str
+
+
+def storming(burst: Sequence[object], waited_s: float, last_pass_s: float) -> bool:
+    """Whether `burst`, taken `waited_s` after a pass that took `last_pass_s`, is a storm's
+    middle: hardware kept changing while that pass swapped containers."""
+    return (
+        last_pass_s >= _BUSY_PASS_S
+        and waited_s < _WAITING_S
+        and any(isinstance(i, UdevEvent) for i in burst)
+    )
 
 
 @dataclass
@@ -126,9 +147,12 @@ class Converge:
         to schedule and the services given up on."""
         by_name = {s.service: s for s in selected.services}
         follow: list[Retry | GaveUp] = []
+        abandoned: set[str] = set()
         for outcome in outcomes:
             if outcome.service not in by_name:
                 continue  # a recovery of a swap another pass left
+            if outcome.action == OutcomeAction.ABANDONED:
+                abandoned.add(outcome.service)
             if not outcome.action.failed:
                 self.failed.pop(outcome.service, None)
                 continue
@@ -144,7 +168,7 @@ class Converge:
                 follow.append(Retry(outcome.service, delay, attempts))
         self.applied = plan
         self.full_due = self.hardware_changed = False
-        self.due_services.clear()
+        self.due_services = abandoned
         self.backoff.reset()
         return follow
 

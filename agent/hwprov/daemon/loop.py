@@ -4,7 +4,9 @@ Everything that can wake the daemon (udev events, the udev monitor's loss, a com
 edit, SIGHUP, SIGTERM, an engine retry timer, a container start) lands in one queue, and the
 loop blocks on it: idle costs no CPU. A lost monitor or SIGHUP is a resync: a new monitor, a
 fresh enumeration diffed against the inventory, then a full pass. A burst is taken whole: the
-first event is handled at once, with whatever queued behind it. What to reconcile after each
+first event is handled at once, with whatever queued behind it; in a storm (events piling up
+while a pass swapped containers) the rest is gathered until it goes quiet and planned once,
+as it ended (converge.storming). What to reconcile after each
 burst is decided by `Converge` (daemon/converge.py); this module only wires the parts
 together and carries the decisions out.
 """
@@ -27,12 +29,25 @@ from hwprov.containers import cgroups
 from hwprov.containers.engine import Engine, HostPaths
 from hwprov.containers.events import ContainerStarted, EngineWatch
 from hwprov.containers.reconciler import Reconciler
-from hwprov.daemon.converge import Converge, GaveUp, Pass
+from hwprov.daemon.converge import (
+    STORM_MOST_S,
+    STORM_QUIET_S,
+    Converge,
+    GaveUp,
+    Pass,
+    storming,
+)
 from hwprov.daemon.decisions import Decisions
 from hwprov.daemon.filewatch import FileWatch
 from hwprov.errors import EngineError, EngineNotFound, HwprovError, UdevError
 from hwprov.hardware.session import Session
-from hwprov.hardware.udev import RECEIVE_BUFFER, UdevMonitor, next_burst, resync_reason
+from hwprov.hardware.udev import (
+    RECEIVE_BUFFER,
+    UdevMonitor,
+    next_burst,
+    quiet_tail,
+    resync_reason,
+)
 from hwprov.planning.build import build_plan, requirements
 from hwprov.records import (
     Action,
@@ -73,6 +88,7 @@ class Daemon:
     emit: Decisions = field(default_factory=Decisions)
     # Signal handlers and the watchers put wake-ups here; see `stop` and `reload`.
     wake: queue.Queue[object] = field(default_factory=queue.Queue, init=False)
+    _last_pass_s: float = field(default=0.0, init=False)  # how long the last pass took
 
     def stop(self) -> None:
         self.wake.put(Wake.STOP)
@@ -117,7 +133,14 @@ class Daemon:
                 if converge.due() == Pass.FULL:
                     self._pass(converge, Pass.FULL, session, project, reconciler, timers)
                 threads.take_signals()  # whatever left them blocked, the wait takes them
+                waited = time.monotonic()
                 items = next_burst(self.wake, self.debounce_s) or []
+                waited = time.monotonic() - waited
+                storm = storming(items, waited, self._last_pass_s)
+                if storm:
+                    items += quiet_tail(
+                        self.wake, STORM_QUIET_S, STORM_MOST_S, lambda i: i == Wake.STOP
+                    )
                 if Wake.STOP in items:
                     self.emit("stopping")
                     return 0
@@ -164,7 +187,11 @@ class Daemon:
                     retries_due=[i.service for i in items if isinstance(i, RetryDue)],
                 )
                 if converge.due() == Pass.CHANGED:
-                    self._pass(converge, Pass.CHANGED, session, project, reconciler, timers)
+                    # hwprov's own time counts from the burst's first uevent off the socket
+                    # (not in a storm, where it waits for the quiet on purpose)
+                    received = [e.received_ns for e in events if e.received_ns]
+                    since = min(received) if received and not storm and why is None else None
+                    self._pass(converge, Pass.CHANGED, session, project, reconciler, timers, since)
         finally:
             for timer in timers:
                 timer.cancel()
@@ -228,13 +255,21 @@ class Daemon:
         project: Project,
         reconciler: Reconciler,
         timers: list[threading.Timer],
+        since_ns: int | None = None,
     ) -> None:
+        """One pass. `since_ns`: when the uevent that brought it came off the socket; the pass
+        then says how long hwprov's own work took from there (snapshot, classify, plan) to its
+        first engine call (`uevent_to_pass_ms`), and each recreate how long until the engine
+        was asked to create the replacement (`uevent_to_create_ms`: the listing, inspect and
+        rename on the way are engine calls)."""
         plan = build_plan(project, session.hardware(), session.host, session.refused())
         selected = converge.select(plan, kind)
-        began = time.monotonic()
+        began, began_ns = time.monotonic(), time.monotonic_ns()
+        self._last_pass_s = 0.0
         try:
+            order, depends = project.start_order(), project.dependencies()
             outcomes = (
-                reconciler.reconcile(selected, project.start_order()) if selected.services else []
+                reconciler.reconcile(selected, order, depends=depends) if selected.services else []
             )
         except EngineError as err:
             retry_in = converge.broke(kind, err)
@@ -246,6 +281,8 @@ class Daemon:
         for outcome in outcomes:
             fields = outcome.to_json()
             del fields["action"]
+            if since_ns is not None and outcome.engine_called_ns is not None:
+                fields["uevent_to_create_ms"] = _ms(outcome.engine_called_ns - since_ns)
             self.emit(str(outcome.action), **fields)
         for follow in converge.done(plan, selected, outcomes):
             if isinstance(follow, GaveUp):
@@ -266,8 +303,10 @@ class Daemon:
                 self._later(follow.in_s, RetryDue(follow.service), timers)
         if selected.services:
             # The end of a pass: what labs and benchmarks wait for before the next step.
-            ms = round((time.monotonic() - began) * 1000, 1)
-            self.emit("reconciled", services=len(selected.services), ms=ms)
+            self._last_pass_s = time.monotonic() - began
+            ms = round(self._last_pass_s * 1000, 1)
+            timing = {} if since_ns is None else {"uevent_to_pass_ms": _ms(began_ns - since_ns)}
+            self.emit("reconciled", services=len(selected.services), ms=ms, **timing)
 
     def _later(self, delay_s: float, item: object, timers: list[threading.Timer]) -> None:
         """Put `item` on the wake queue after `delay_s`."""
@@ -275,3 +314,7 @@ class Daemon:
         timer.daemon = True
         threads.start(timer)
         timers[:] = [t for t in timers if t.is_alive()] + [timer]
+
+
+def _ms(ns: int) -> float:
+    return round(ns / 1e6, 2)

@@ -252,6 +252,7 @@ class UdevMonitor:
                 self._nodes[sys_path] = node
 
     def _on_event(self, dev: pyudev.Device) -> None:
+        received = time.monotonic_ns()
         try:
             action = Action(dev.action)
         except ValueError:
@@ -265,7 +266,7 @@ class UdevMonitor:
                         device = _with_node(device, node)
                 elif device.node:
                     self._nodes[device.sys_path] = device.node
-            self.events.put(UdevEvent(action, device))
+            self.events.put(UdevEvent(action, device, received))
         except Exception:  # one device's broken sysfs must not cost a resync
             log.exception("dropped a udev event for %s", getattr(dev, "sys_path", "?"))
 
@@ -412,6 +413,31 @@ def next_burst(
             burst.append(events.get(timeout=left) if left > 0 else events.get_nowait())
         except queue.Empty:
             return burst
+
+
+def quiet_tail(
+    events: queue.Queue[object],
+    quiet_s: float,
+    most_s: float,
+    urgent: Callable[[object], bool] = lambda _: False,
+) -> list[object]:
+    """What else arrives until the queue has been quiet for `quiet_s`, for at most `most_s`,
+    or until an `urgent` item (SIGTERM's) arrives.
+
+    For a storm: a hub re-enumerating, or adapters plugged and pulled in a burst, keeps sending
+    while the last pass swapped containers; planning each slice of it would swap the same
+    services again and again. Waiting for the quiet plans the burst once, as it ended.
+    """
+    taken: list[object] = []
+    deadline = time.monotonic() + most_s
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            taken.append(events.get(timeout=min(quiet_s, left)))
+        except queue.Empty:
+            break
+        if urgent(taken[-1]):
+            break
+    return taken
 
 
 def _with_node(device: UdevDevice, node: str) -> UdevDevice:
