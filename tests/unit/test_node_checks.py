@@ -4,11 +4,25 @@ broken uevent (DEVNAME outside /dev, a link, other numbers) is refused, said, an
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from hwprov.export.cdi import build_specs
 from hwprov.hardware.inventory import Inventory
-from hwprov.hardware.nodeview import NodeInfo, NodeType, check_node, node_problem
+from hwprov.hardware.nodeview import (
+    NodeInfo,
+    NodeType,
+    check_node,
+    dev_is_the_kernels,
+    kernel_name,
+    kernel_node_problem,
+    node_problem,
+)
 from hwprov.planning.matchlabels import parse_match
 from hwprov.planning.planner import plan_service
 from hwprov.planning.requirements import Requirements
@@ -130,3 +144,67 @@ def test_a_plugin_granted_node_outside_dev_is_planned_as_a_note_and_left_out_of_
     [spec] = build_specs([hw], lambda _: grant)
     nodes = spec["devices"][0]["containerEdits"]["deviceNodes"]
     assert [n["path"] for n in nodes] == ["/dev/spidev0.0"]
+
+
+@pytest.mark.parametrize(
+    ("path", "major", "minor", "kernel", "why"),
+    [
+        ("/dev/ttyUSB0", 188, 0, "ttyUSB0", None),
+        ("/dev/bus/usb/001/002", 189, 1, "bus/usb/001/002", None),
+        ("/dev/../../tmp/x/zero", 1, 5, "zero",
+         "'/dev/../../tmp/x/zero' is not a normalised path below /dev"),
+        ("/dev/ttyS1", 1, 1, "mem", "the kernel's node for 1:1 is /dev/mem, not /dev/ttyS1"),
+        ("/dev/ttyUSB9", 188, 9, None, "the kernel has no device 188:9"),
+        ("/dev/ttyUSB0", None, None, "ttyUSB0", "udev gave no major:minor for /dev/ttyUSB0"),
+    ],
+)  # fmt: skip
+def test_in_a_private_dev_a_node_is_what_the_kernel_named_those_numbers(
+    path: str, major: int | None, minor: int | None, kernel: str | None, why: str | None
+) -> None:
+    assert kernel_node_problem(path, major, minor, kernel) == why
+
+
+def test_which_dev_is_the_kernels() -> None:
+    host = "24 27 0:6 / /dev rw,relatime - devtmpfs devtmpfs rw,size=12335116k,mode=755"
+    container = "812 811 0:98 / /dev rw,nosuid - tmpfs tmpfs rw,size=65536k,mode=755"
+    given = "900 811 0:6 / /dev rw,relatime - devtmpfs devtmpfs rw,mode=755"  # -v /dev:/dev
+    assert dev_is_the_kernels(host)
+    assert not dev_is_the_kernels(container)
+    assert dev_is_the_kernels(f"{container}\n{given}")  # the last mount on /dev is seen
+
+
+def test_the_kernels_name_for_numbers_comes_from_sysfs(tmp_path: Path) -> None:
+    (tmp_path / "dev" / "char" / "188:0").mkdir(parents=True)
+    (tmp_path / "dev" / "char" / "188:0" / "uevent").write_text(
+        "MAJOR=188\nMINOR=0\nDEVNAME=ttyUSB0\n"
+    )
+    (tmp_path / "dev" / "block" / "8:0").mkdir(parents=True)
+    (tmp_path / "dev" / "block" / "8:0" / "uevent").write_text("DEVNAME=sda\nDEVTYPE=disk\n")
+    assert kernel_name(188, 0, tmp_path) == "ttyUSB0"
+    assert kernel_name(8, 0, tmp_path) == "sda"
+    assert kernel_name(188, 1, tmp_path) is None
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("unshare") is None, reason="needs root and unshare"
+)
+def test_hwprov_in_a_container_with_its_own_dev_keeps_the_hosts_nodes() -> None:
+    """deploy/ runs hwprov on balenaOS without the host's /dev (its own tmpfs, as the engine
+    makes it). The scan must still take the host's nodes: before, each was refused as 'not
+    there'. A private mount namespace with a tmpfs on /dev is that container's view."""
+    scan = [sys.executable, "-m", "hwprov", "scan", "--json", "--no-probe"]
+    on_host = json.loads(subprocess.run(scan, capture_output=True, check=True).stdout)
+    nodes = sorted(h["node"] for h in on_host["hardware"] if h["node"])
+    if not nodes:
+        pytest.skip("this machine has no node a plugin classifies")
+    engine_dev = (
+        "mount --make-rprivate / && mount -t tmpfs tmpfs /dev && "
+        "mknod -m 666 /dev/null c 1 3 && mknod -m 666 /dev/zero c 1 5 && "
+        'mknod -m 666 /dev/urandom c 1 9 && exec "$@"'
+    )
+    done = subprocess.run(
+        ["unshare", "--mount", "sh", "-c", engine_dev, "sh", *scan], capture_output=True
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    inside = json.loads(done.stdout)
+    assert sorted(h["node"] for h in inside["hardware"] if h["node"]) == nodes, inside["refused"]

@@ -15,7 +15,6 @@ own container and its own journal names, so swaps in flight side by side recover
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
@@ -38,6 +37,7 @@ from hwprov.containers.spec import (
     wanted,
 )
 from hwprov.errors import EngineNotFound
+from hwprov.hardware.nodeview import node_present
 from hwprov.planning.plan import Plan, ServicePlan
 from hwprov.records import GrantMode, UnplugPolicy
 
@@ -58,7 +58,7 @@ class Reconciler:
     cgroup_host: cgroups.CgroupHost | None = None
     workers: int = WORKERS
     # whether a host node is there now (tests pass the fake engine's idea of it)
-    present: Callable[[str], bool] = os.path.exists
+    present: Callable[[str], bool] = node_present
     # ids of containers hwprov started: their start events are its own doing
     _started: set[str] = field(default_factory=set)
     # names of containers that ran until a recreate stopped them and a rollback could not

@@ -12,7 +12,6 @@ has taken over.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from hwprov.containers.spec import (
     start_failed_for_a_device,
 )
 from hwprov.errors import EngineError
+from hwprov.hardware.nodeview import node_present
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ class Recreator:
     interrupted: set[str]
     # Whether a host node is there now (as the engine will look at it when it starts the
     # replacement): in a storm a device can go again while its swap is under way.
-    present: Callable[[str], bool] = field(default=os.path.exists)
+    present: Callable[[str], bool] = field(default=node_present)
 
     def recreate(
         self, service: str, attrs: Mapping[str, Any], spec: HardwareSpec, diff: tuple[str, ...]
