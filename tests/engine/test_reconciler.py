@@ -82,12 +82,27 @@ def test_recreate_keeps_everything_but_hardware(
 def test_a_replacement_that_cannot_start_is_rolled_back(
     engine, docker_client: docker.DockerClient, service, tmp_path: Path
 ) -> None:
-    missing = tmp_path / "gone"  # the engine refuses to start with a missing device path
+    # The engine refuses to start with a device path that is no device node. (A path that is
+    # not there at all is seen before the start: the next test.)
+    broken = tmp_path / "not-a-node"
+    broken.write_text("")
     reconciler = Reconciler(Engine(engine.base_url), project="rc", settle_s=0.2)
-    [outcome] = reconciler.reconcile(plan_for(missing))
-    assert outcome.action == "rolled-back" and "gone" in outcome.detail
+    [outcome] = reconciler.reconcile(plan_for(broken))
+    assert outcome.action == "rolled-back" and "not-a-node" in outcome.detail
     now = docker_client.containers.list(all=True)
     assert [(c.name, c.id, c.status) for c in now] == [("rc-gps-1", service.id, "running")]
+
+
+def test_a_swap_whose_node_is_gone_already_is_abandoned_and_the_original_never_stops(
+    engine, docker_client: docker.DockerClient, service, tmp_path: Path
+) -> None:
+    started_at = docker_client.api.inspect_container(service.id)["State"]["StartedAt"]
+    reconciler = Reconciler(Engine(engine.base_url), project="rc", settle_s=0.2)
+    [outcome] = reconciler.reconcile(plan_for(tmp_path / "gone"))
+    assert outcome.action == "abandoned" and "gone" in outcome.detail
+    [c] = docker_client.containers.list(all=True)
+    assert (c.name, c.id, c.status) == ("rc-gps-1", service.id, "running")
+    assert c.attrs["State"]["StartedAt"] == started_at  # not even restarted
 
 
 @pytest.mark.parametrize("comes_back", ["the same node", "a new node"])
@@ -100,7 +115,9 @@ def test_an_original_whose_own_device_went_too_runs_again_when_hardware_is_back(
     assert reconciler.reconcile(plan_for(node))[0].action == "recreated"
     numbers = os.stat(node).st_rdev
     node.unlink()
-    [outcome] = reconciler.reconcile(plan_for(tmp_path / "gone"))
+    broken = tmp_path / "not-a-node"  # a recreate the engine refuses to start
+    broken.write_text("")
+    [outcome] = reconciler.reconcile(plan_for(broken))
     assert outcome.action == "rolled-back"
     [c] = docker_client.containers.list(all=True)
     assert (c.name, c.status) == ("rc-gps-1", "exited")  # nothing lost, and it cannot run

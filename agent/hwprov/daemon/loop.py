@@ -67,6 +67,9 @@ class Wake(StrEnum):
     SIGNAL = "signal"  # wakes the main thread so a signal's handler runs: nothing of its own
 
 
+URGENT = (Wake.STOP, Wake.RELOAD)
+
+
 @dataclass(frozen=True, slots=True)
 class RetryDue:
     """A failed service's retry timer fired."""
@@ -137,9 +140,10 @@ class Daemon:
                 items = next_burst(self.wake, self.debounce_s) or []
                 waited = time.monotonic() - waited
                 storm = storming(items, waited, self._last_pass_s)
-                if storm:
+                if storm and not any(i in URGENT for i in items):
+                    # SIGTERM and SIGHUP are not kept waiting for a storm to end
                     items += quiet_tail(
-                        self.wake, STORM_QUIET_S, STORM_MOST_S, lambda i: i == Wake.STOP
+                        self.wake, STORM_QUIET_S, STORM_MOST_S, lambda i: i in URGENT
                     )
                 if Wake.STOP in items:
                     self.emit("stopping")
