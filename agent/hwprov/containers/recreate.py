@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,6 @@ from hwprov.containers.spec import (
     start_failed_for_a_device,
 )
 from hwprov.errors import EngineError
-from hwprov.hardware.nodeview import node_present
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +56,7 @@ class Recreator:
     interrupted: set[str]
     # Whether a host node is there now (as the engine will look at it when it starts the
     # replacement): in a storm a device can go again while its swap is under way.
-    present: Callable[[str], bool] = field(default=node_present)
+    present: Callable[[str], bool]
 
     def recreate(
         self, service: str, attrs: Mapping[str, Any], spec: HardwareSpec, diff: tuple[str, ...]

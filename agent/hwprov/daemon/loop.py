@@ -136,9 +136,9 @@ class Daemon:
                 if converge.due() == Pass.FULL:
                     self._pass(converge, Pass.FULL, session, project, reconciler, timers)
                 threads.take_signals()  # whatever left them blocked, the wait takes them
-                waited = time.monotonic()
+                asked = time.monotonic()
                 items = next_burst(self.wake, self.debounce_s) or []
-                waited = time.monotonic() - waited
+                waited = time.monotonic() - asked
                 storm = storming(items, waited, self._last_pass_s)
                 if storm and not any(i in URGENT for i in items):
                     # SIGTERM and SIGHUP are not kept waiting for a storm to end
@@ -268,7 +268,7 @@ class Daemon:
         rename on the way are engine calls)."""
         plan = build_plan(project, session.hardware(), session.host, session.refused())
         selected = converge.select(plan, kind)
-        began, began_ns = time.monotonic(), time.monotonic_ns()
+        began_ns = time.monotonic_ns()
         self._last_pass_s = 0.0
         try:
             order, depends = project.start_order(), project.dependencies()
@@ -307,7 +307,7 @@ class Daemon:
                 self._later(follow.in_s, RetryDue(follow.service), timers)
         if selected.services:
             # The end of a pass: what labs and benchmarks wait for before the next step.
-            self._last_pass_s = time.monotonic() - began
+            self._last_pass_s = (time.monotonic_ns() - began_ns) / 1e9
             ms = round(self._last_pass_s * 1000, 1)
             timing = {} if since_ns is None else {"uevent_to_pass_ms": _ms(began_ns - since_ns)}
             self.emit("reconciled", services=len(selected.services), ms=ms, **timing)

@@ -53,6 +53,15 @@ def under_dev(path: str) -> bool:
     return path.startswith(DEV + "/") and os.path.normpath(path) == path
 
 
+def _named_problem(path: str, major: int | None, minor: int | None) -> str | None:
+    """What is wrong with udev's word itself, before any node is looked at."""
+    if not under_dev(path):
+        return f"'{path}' is not a normalised path below /dev"
+    if major is None or minor is None:
+        return f"udev gave no major:minor for {path}"
+    return None
+
+
 def node_problem(
     path: str, major: int | None, minor: int | None, info: NodeInfo | None
 ) -> str | None:
@@ -62,10 +71,8 @@ def node_problem(
     or block node itself (not a link to one: udev names nodes, links are its own extras), and
     carry the numbers udev gave, so what is mapped is what the cgroup rule allows.
     """
-    if not under_dev(path):
-        return f"'{path}' is not a normalised path below /dev"
-    if major is None or minor is None:
-        return f"udev gave no major:minor for {path}"
+    if (why := _named_problem(path, major, minor)) is not None:
+        return why
     if info is None or info.type == NodeType.MISSING:
         return f"{path} is not there"
     if info.resolved != path:
@@ -121,10 +128,8 @@ def kernel_node_problem(
     """Why `path` is not the node the kernel made for `major:minor`, or None. Pure:
     `kernel_name` is the DEVNAME the kernel gives those numbers in sysfs (None: no such device).
     For a /dev that is not the kernel's, where the node itself cannot be looked at."""
-    if not under_dev(path):
-        return f"'{path}' is not a normalised path below /dev"
-    if major is None or minor is None:
-        return f"udev gave no major:minor for {path}"
+    if (why := _named_problem(path, major, minor)) is not None:
+        return why
     if kernel_name is None:
         return f"the kernel has no device {major}:{minor}"
     if f"{DEV}/{kernel_name}" != path:
