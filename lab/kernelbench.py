@@ -30,7 +30,7 @@ from typing import Any
 from hwprov.errors import HwprovError
 
 from lab import guestrpc, guestruntime
-from lab.kernelguest import ENGINE_PORT
+from lab.kernelguest import COMPOSE, ENGINE_PORT
 from lab.realbench import BenchConfig, RealBench, parse_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -281,6 +281,7 @@ class KernelBench(RealBench):
         super().__init__(bench_config(guest), GuestRunner(guest))
         self.name = f"kernel:{guest.cgroup}"
         self.guest = guest
+        self.compose_argv = (str(COMPOSE),)
 
 
 if __name__ == "__main__":

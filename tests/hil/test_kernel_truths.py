@@ -87,7 +87,7 @@ def maps(hil: Hil, service: str, path: str, numbers: str) -> bool:
 
 def test_data_flows_through_the_nodes_hwprov_maps(hil: Hil, kernel: KernelBench) -> None:
     """Not only listed: a container opens its tty and its I2C bus and talks through them."""
-    agent = hil.up()
+    agent = hil.up(kinds=("i2c", "serial"))
     assert wait_for(lambda: agent.count("reconciled") >= 1) is not None
     # I2C: i2c-stub's chip at 0x76 answers smbus transfers made in the container with
     # busybox's i2c tools through the mapped /dev/i2c-1, and the guest reads back the same.
@@ -132,7 +132,7 @@ def test_hwprov_decides_on_udevds_event_not_the_kernels(hil: Hil, kernel: Kernel
     """A USB serial adapter's enumeration: the kernel announces the tty before udevd has made
     its by-id link. A service asking by that link gets the adapter from the first event hwprov
     acts on (udevd's), with one add and one remove, whatever else the USB core says."""
-    agent = hil.up(extra=GPS.format(image=hil.image))
+    agent = hil.up(extra=GPS.format(image=hil.image), kinds=())
     assert wait_for(lambda: agent.count("reconciled") >= 1) is not None
     log = hil.workdir / "uevents.log"  # in the folder the guest shares
     monitor = kernel.spawn(
@@ -208,7 +208,7 @@ def test_a_netlink_overrun_ends_in_a_resync_not_a_deaf_agent(hil: Hil, kernel: K
     # The smallest buffer: the kernel makes it its minimum (about 2 KiB), so one message
     # queued unread fills it and the next is dropped (ENOBUFS on the next receive).
     config.write_text("udev-buffer-kib: 1\n")
-    agent = hil.up(agent_args=("--config", str(config)))
+    agent = hil.up(kinds=("serial",), agent_args=("--config", str(config)))
     assert wait_for(lambda: agent.count("reconciled") >= 1) is not None
     first = kernel.plug("ftdi")[0]
     assert wait_for(lambda: maps(hil, "serial", first, kernel.engine_numbers(first))) is not None

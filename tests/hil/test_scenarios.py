@@ -70,7 +70,7 @@ def test_hot_plug_of_each_device_kind(hil: Hil) -> None:
     pluggable = [u for u in units(hil, at_boot=False) if u.nodes]
     if not pluggable:
         pytest.skip(f"{hil.bench.name} has no hot-pluggable unit with a node")
-    agent = hil.up()
+    agent = hil.up(kinds={u.kind for u in pluggable})
     assert wait_for(lambda: agent.count("reconciled") >= 1) is not None
     seen = set()
     for unit in pluggable:
@@ -94,7 +94,7 @@ def test_unplug_during_a_recreate_converges_with_nothing_lost(hil: Hil) -> None:
     serial = [u for u in units(hil, "serial", at_boot=False)]
     if not serial:
         pytest.skip(f"{hil.bench.name} has no hot-pluggable serial adapter")
-    agent = hil.up()
+    agent = hil.up(kinds=("serial",))
     assert wait_for(lambda: agent.count("reconciled") >= 1) is not None
     hil.client.api.exec_start(
         hil.client.api.exec_create(SERIAL, ["sh", "-c", "echo kept > /data/x"])
@@ -119,7 +119,7 @@ def test_usb_re_enumeration_to_a_new_node_is_followed(hil: Hil) -> None:
     if len(serial) < 2:
         pytest.skip(f"{hil.bench.name} needs two hot-pluggable serial adapters")
     first, other = serial[0], serial[1]
-    agent = hil.up()
+    agent = hil.up(kinds=("serial",))
     assert wait_for(lambda: agent.count("reconciled") >= 1) is not None
     alone = hil.bench.plug(first.id)
     assert wait_for(lambda: has_nodes(hil, "serial", alone)) is not None
@@ -144,7 +144,7 @@ def test_a_sensor_appearing_on_a_mapped_bus(hil: Hil) -> None:
         f'  weather:\n    image: {hil.image}\n    command: ["sleep", "3600"]\n    init: true\n'
         f'    labels:\n      io.hwprov.device.sensor: "sensor={slot.model}, optional"\n'
     )
-    agent = hil.up(extra=extra)
+    agent = hil.up(extra=extra, kinds=("i2c",))
     assert wait_for(lambda: has_nodes(hil, "i2c", [bus])) is not None
     assert wait_for(lambda: lacks_nodes(hil, "weather", [bus])) is not None
     i2c_id = view(hil.client, name("i2c")).id  # type: ignore[union-attr]
@@ -162,7 +162,7 @@ def test_a_bluetooth_adapter_coming_and_going(hil: Hil) -> None:
     dongles = units(hil, "bluetooth", at_boot=False)
     if not dongles:
         pytest.skip(f"{hil.bench.name} has no pluggable Bluetooth adapter")
-    agent = hil.up()
+    agent = hil.up(kinds=("bluetooth",))
     assert wait_for(lambda: agent.count("reconciled") >= 1) is not None
     onboard = bool(attached(hil, "bluetooth"))  # a unit at boot, or the board's own (a Pi's)
     bt = name("bluetooth")
@@ -190,7 +190,7 @@ def test_a_plug_storm_from_a_hub_ends_exactly_right(hil: Hil) -> None:
     pluggable = [u for u in units(hil, at_boot=False) if u.nodes]
     if len(pluggable) < 2:
         pytest.skip(f"{hil.bench.name} has fewer than two hot-pluggable units")
-    agent = hil.up()
+    agent = hil.up(kinds={u.kind for u in pluggable})
     assert wait_for(lambda: agent.count("reconciled") >= 1) is not None
     assert wait_for(lambda: settled(hil)) is not None
     at_start = agent.count("recreated")  # the first pass gives the board's own hardware
