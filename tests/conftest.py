@@ -152,3 +152,14 @@ def _no_leftover_or_privileged_containers(
         client.api.remove_container(c["Id"], force=True)
     assert not seen_privileged, f"privileged containers exist: {seen_privileged}"
     assert not extra, f"test left containers: {[c['Names'][0] for c in extra]}"
+
+
+# hwprov's wheel, built once a session from the sources deploy/Dockerfile copies
+# (lab/wheelvenv.py), on first use only: the other tests never pay for it.
+
+
+@pytest.fixture(scope="session")
+def built_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from lab import wheelvenv
+
+    return wheelvenv.build_wheel(tmp_path_factory.mktemp("wheel"))
