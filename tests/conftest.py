@@ -7,11 +7,15 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import docker
 import pytest
 from hwprov.sandbox.dockerd import PrivateEngine
 from hwprov.sandbox.images import ensure_busybox, ensure_hostpython
+
+if TYPE_CHECKING:
+    from lab.wheelvenv import WheelVenv
 
 TESTS = Path(__file__).parent
 MARKERS = ("unit", "sim", "engine", "hil", "bench")  # each test folder is its own marker
@@ -152,3 +156,21 @@ def _no_leftover_or_privileged_containers(
         client.api.remove_container(c["Id"], force=True)
     assert not seen_privileged, f"privileged containers exist: {seen_privileged}"
     assert not extra, f"test left containers: {[c['Names'][0] for c in extra]}"
+
+
+# hwprov installed from its wheel into a fresh venv, shared by sim/ and engine/ for the session
+# (lab/wheelvenv.py). Built on first use only: the other tests never pay for it.
+
+
+@pytest.fixture(scope="session")
+def built_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from lab import wheelvenv
+
+    return wheelvenv.build_wheel(tmp_path_factory.mktemp("wheel"))
+
+
+@pytest.fixture(scope="session")
+def wheel_venv(built_wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> WheelVenv:
+    from lab import wheelvenv
+
+    return wheelvenv.make_venv(tmp_path_factory.mktemp("wheel-sim") / "venv", built_wheel, "sim")

@@ -25,6 +25,10 @@ class SimulatorError(HwprovError):
     """The board simulator could not start, or a control request failed."""
 
 
+class MissingDependency(SimulatorError):
+    """Something the simulator needs is not installed; the message says what to install."""
+
+
 class EngineError(HwprovError):
     """The container engine is unreachable, or refused a request."""
 

@@ -18,6 +18,7 @@ from hwprov.compose.loader import load_project
 from hwprov.containers.labels import COMPOSE_PROJECT, COMPOSE_SERVICE
 from hwprov.sandbox.dockerd import PrivateEngine
 from hwprov.sandbox.images import BUSYBOX_TAG, ensure_busybox
+from hwprov.sim.runner import require_simulator
 
 PROJECT = "demo"
 COMPOSE = f"""\
@@ -59,6 +60,7 @@ def up(client: object, compose_file: Path) -> None:
 
 
 def run() -> int:
+    require_simulator()  # before the engine starts: the board runs last
     with tempfile.TemporaryDirectory(prefix="hwprov-demo.") as tmp:
         root = Path(tmp)
         say("starting a private Docker engine (own socket, data-root and network namespace)")

@@ -10,12 +10,8 @@ import logging
 import struct
 import threading
 
-import gi
-
-gi.require_version("UMockdev", "1.0")
-from gi.repository import UMockdev  # noqa: E402
-
-from hwprov.sim.sensors import MODELS, Chip  # noqa: E402
+from hwprov.sim.sensors import MODELS, Chip
+from hwprov.sim.umockdev import UMockdev
 
 log = logging.getLogger(__name__)
 # <linux/i2c-dev.h>

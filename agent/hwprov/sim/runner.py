@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from hwprov import threads
-from hwprov.errors import SimulatorError
+from hwprov.errors import MissingDependency, SimulatorError
 from hwprov.sim.board import Board
 from hwprov.sim.realnodes import RealNodes, host_char_majors, remap_majors
 
@@ -30,12 +30,20 @@ def under_preload() -> bool:
     return "libumockdev-preload" in os.environ.get("LD_PRELOAD", "")
 
 
+def require_simulator() -> None:
+    """Say in one line what to install, before any re-exec or engine start, where the
+    simulator cannot run: its GObject bindings first, since that message names everything."""
+    from hwprov.sim import umockdev  # raises MissingDependency without the bindings
+
+    if shutil.which("umockdev-wrapper") is None:
+        raise MissingDependency(
+            f"the simulator needs umockdev-wrapper: apt-get install {umockdev.UMOCKDEV_DEBS}"
+        )
+
+
 def outer_command(argv: list[str]) -> list[str]:
     """The command line that puts this run in its own netns and under the preload."""
-    if shutil.which("umockdev-wrapper") is None:
-        raise SimulatorError(
-            "umockdev is not installed (Debian packages umockdev, gir1.2-umockdev-1.0)"
-        )
+    require_simulator()
     inner = ["umockdev-wrapper", sys.executable, "-m", "hwprov", "sim", "run", "--inner", *argv]
     if os.geteuid() == 0 and shutil.which("unshare"):
         return ["unshare", "--net", "--", *inner]

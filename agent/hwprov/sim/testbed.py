@@ -14,16 +14,12 @@ from __future__ import annotations
 import threading
 import time
 
-import gi
-
-gi.require_version("UMockdev", "1.0")
-from gi.repository import UMockdev  # noqa: E402
-
-from hwprov.errors import SimulatorError  # noqa: E402
-from hwprov.records import Props  # noqa: E402
-from hwprov.sim.board import Board, BoardDevice, enumerate_unit  # noqa: E402
-from hwprov.sim.i2c import I2CBusEmulator  # noqa: E402
-from hwprov.sim.realnodes import RealNodes  # noqa: E402
+from hwprov.errors import SimulatorError
+from hwprov.records import Props
+from hwprov.sim.board import Board, BoardDevice, enumerate_unit
+from hwprov.sim.i2c import I2CBusEmulator
+from hwprov.sim.realnodes import RealNodes
+from hwprov.sim.umockdev import UMockdev
 
 
 def record(device: BoardDevice, kernel_only: bool) -> str:

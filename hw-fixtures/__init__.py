@@ -1,0 +1,1 @@
+"""The fixture boards, installed as the package data of hwprov.boards (pyproject.toml)."""
