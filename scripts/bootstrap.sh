@@ -10,6 +10,8 @@ APT_PACKAGES=(
     umockdev gir1.2-umockdev-1.0        # the simulated boards
     libgirepository1.0-dev libcairo2-dev pkg-config gobject-introspection  # PyGObject build
     iproute2 util-linux                 # ip netns, unshare, nsenter
+    podman                              # a real CDI consumer (4.3.1: reads cdiVersion <= 0.5.0)
+    udev systemd                        # udevadm test, systemd-sysusers: the host check of udev/
 )
 
 missing=()

@@ -15,7 +15,14 @@ import pytest
 import yaml
 from hwprov.commands.cdi import output_format, render, write_specs
 from hwprov.commands.main import build_parser
-from hwprov.export.cdi import build_specs, device_name, minimum_version, problems, sanitise
+from hwprov.export.cdi import (
+    bare,
+    build_specs,
+    device_name,
+    minimum_version,
+    problems,
+    sanitise,
+)
 from hwprov.plugins import hookimpl, node_grant
 from hwprov.plugins.host import PluginHost
 from hwprov.records import DeviceNode, Grant, Hardware, Kind, ProbedDevice, Props, UdevDevice
@@ -71,6 +78,44 @@ def test_one_spec_per_kind_each_valid_against_the_schema() -> None:
     for spec in specs:
         assert spec["cdiVersion"] == "0.6.0" == minimum_version(spec)
         assert_valid(spec)
+
+
+def test_bare_specs_claim_the_lowest_version_their_fields_need() -> None:
+    # CDI 0.5 loaders (Debian 12's podman 4.3.1) refuse a 0.6.0 spec whole, annotations and all.
+    specs = {s["kind"]: bare(s) for s in builtin_specs()}
+    assert {k: s["cdiVersion"] for k, s in specs.items()} == {
+        "hwprov.io/bluetooth": "0.3.0",  # a mount and env, no hostPath
+        "hwprov.io/gpio": "0.3.0",
+        "hwprov.io/i2c": "0.5.0",  # the name "1" begins with a digit
+        "hwprov.io/serial": "0.5.0",  # the by-id node has a hostPath
+    }
+    for spec in specs.values():
+        assert "annotations" not in spec
+        assert all("annotations" not in d for d in spec["devices"])
+        assert_valid(spec)
+    assert (
+        specs["hwprov.io/bluetooth"]["devices"][0]["containerEdits"]
+        == (by_kind()["hwprov.io/bluetooth"]["devices"][0]["containerEdits"])
+    )
+
+
+def test_minimum_version_follows_the_reference_librarys_rule() -> None:
+    node = {"path": "/dev/x0", "type": "c", "major": 1, "minor": 2}
+    plain = {"cdiVersion": "0.3.0", "kind": "hwprov.io/x",
+             "devices": [{"name": "x0", "containerEdits": {"deviceNodes": [node]}}]}  # fmt: skip
+    assert minimum_version(plain) == "0.3.0"
+    cases: dict[str, Any] = {
+        "0.4.0": {"mounts": [{"hostPath": "/a", "containerPath": "/a", "type": "bind"}]},
+        "0.5.0": {"deviceNodes": [node | {"hostPath": "/dev/y0"}]},
+    }
+    for want, spec_edits in cases.items():
+        at_spec_level = plain | {"containerEdits": spec_edits}
+        assert minimum_version(at_spec_level) == want, spec_edits
+    assert minimum_version(plain | {"devices": [{"name": "0x", "containerEdits": {}}]}) == "0.5.0"
+    assert minimum_version(plain | {"kind": "hwprov.io/x.y"}) == "0.6.0"
+    assert minimum_version(plain | {"annotations": {"a": "b"}}) == "0.6.0"
+    too_old = plain | {"containerEdits": cases["0.4.0"]}
+    assert any("need cdiVersion 0.4.0, not 0.3.0" in p for p in problems(too_old))
 
 
 def test_i2c_bus_is_named_by_its_number_with_its_node_numbers() -> None:

@@ -15,7 +15,7 @@ from hwprov.commands.inventory import scanned
 from hwprov.commands.options import Subparsers, plugin_options
 from hwprov.commands.output import print_problems, write_atomically
 from hwprov.errors import HwprovError
-from hwprov.export.cdi import VENDOR, build_specs, problems, qualified
+from hwprov.export.cdi import VENDOR, bare, build_specs, problems, qualified
 
 FORMATS = ("yaml", "json")
 SUFFIXES = {".yaml": "yaml", ".yml": "yaml", ".json": "json"}
@@ -27,8 +27,9 @@ def register(sub: Subparsers) -> None:
     p = sub.add_parser(
         "cdi",
         help="write Container Device Interface specs for the attached hardware",
-        description="Scan the hardware and describe it as CDI specs (cdiVersion 0.6.0), one per "
-        "kind, for Docker 25+, podman and containerd: `--device hwprov.io/i2c=1`, "
+        description="Scan the hardware and describe it as CDI specs, one per kind, each at the "
+        "lowest cdiVersion its fields need (0.5.0 at most without --annotations, so podman 4.3 "
+        "reads them), for Docker 25+, podman and containerd: `--device hwprov.io/i2c=1`, "
         "`hwprov.io/serial=ftdi-A50285BI`, `hwprov.io/gpio=gpiochip0`, "
         "`hwprov.io/bluetooth=hci0`. A CDI file holds one kind, so --output names a folder "
         "(hwprov-<kind>.yaml in it) or a file whose name is the stem (/etc/cdi/hwprov.yaml "
@@ -43,6 +44,13 @@ def register(sub: Subparsers) -> None:
         "(default: print)",
     )
     p.add_argument("--format", choices=FORMATS, help="default: from the --output suffix, else yaml")
+    p.add_argument(
+        "--annotations",
+        action="store_true",
+        help="also write each device's hwprov identity and probed chips, and what a kind needs "
+        "beyond CDI, as annotations: cdiVersion 0.6.0, which CDI 0.5 runtimes (Debian 12's "
+        "podman 4.3.1, containerd before 1.7.2) refuse (default: left out)",
+    )
     plugin_options(p)
     p.set_defaults(func=run)
 
@@ -100,7 +108,8 @@ def write_specs(specs: Sequence[dict[str, Any]], output: str, fmt: str) -> list[
 def run(args: argparse.Namespace) -> int:
     session = scanned(args)
     print_problems(session.problems)
-    specs = build_specs(session.hardware(), session.host.grant)
+    annotated = build_specs(session.hardware(), session.host.grant)
+    specs = annotated if args.annotations else [bare(s) for s in annotated]
     for spec in specs:
         if found := problems(spec):
             raise HwprovError(f"the {spec['kind']} spec would not load: {'; '.join(found)}")
@@ -110,7 +119,11 @@ def run(args: argparse.Namespace) -> int:
         return 0
     for spec, path in zip(specs, write_specs(specs, args.output, fmt), strict=True):
         names = " ".join(qualified(spec, d) for d in spec["devices"])
-        print(f"wrote {path}: {names}", file=sys.stderr)
+        print(f"wrote {path} (cdiVersion {spec['cdiVersion']}): {names}", file=sys.stderr)
+    for spec in annotated:
+        # Without --annotations this is the only place the flags CDI cannot carry are named.
+        if flags := (spec.get("annotations") or {}).get(f"{VENDOR}/also-needs"):
+            print(f"{spec['kind']} also needs on the run line: {flags}", file=sys.stderr)
     if not specs:
         print("no hardware CDI can describe: nothing written", file=sys.stderr)
     return 0

@@ -7,6 +7,11 @@ code here; what a grant asks for that CDI cannot carry is named in the spec's an
 The spec's JSON schema checks shapes only, so `problems()` carries the rules the runtimes'
 loader (tags.cncf.io/container-device-interface v0.6.0: pkg/parser, pkg/cdi) applies on top:
 names, known fields, the minimum version.
+
+Each spec claims the lowest cdiVersion its fields need (the reference library's
+MinimumRequiredVersion rule), since a loader refuses a whole spec newer than it knows: Debian
+12's podman 4.3.1 (CDI 0.5) reads a 0.5.0 spec and refuses a 0.6.0 one. Annotations are what
+needs 0.6.0, so `bare()` drops them for the runtimes that only read 0.5.0.
 """
 
 from __future__ import annotations
@@ -20,9 +25,8 @@ from typing import Any
 from hwprov.hardware.nodeview import under_dev
 from hwprov.records import DeviceNode, Grant, GrantFn, Hardware, Kind, Mount
 
-# hostPath and digit-first names ("1") need 0.5.0, annotations 0.6.0; 0.6.x is the newest that
-# Docker 25/26 and podman 4.x load (a spec newer than the loader knows is rejected whole).
-CDI_VERSION = "0.6.0"
+# The newest cdiVersion whose loader rules problems() models; specs claim the lowest they need.
+NEWEST_VERSION = "0.6.0"
 VENDOR = "hwprov.io"
 # A bind that brings no device nodes, setuid programs or executables of the host's along with it;
 # rbind so that mounts below the source (a tmpfs /run/dbus) come too.
@@ -186,14 +190,26 @@ def _spec(cls: str, entries: Sequence[_Entry]) -> dict[str, Any]:
         devices.append(
             {"name": name, "annotations": _annotations(e.hardware), "containerEdits": e.edits}
         )
-    spec: dict[str, Any] = {"cdiVersion": CDI_VERSION, "kind": f"{VENDOR}/{cls}"}
+    spec: dict[str, Any] = {"cdiVersion": NEWEST_VERSION, "kind": f"{VENDOR}/{cls}"}
     if notes := cannot_express(e.grant for e in ordered):
         spec["annotations"] = notes
     spec["devices"] = sorted(devices, key=lambda d: _natural(d["name"]))
+    spec["cdiVersion"] = minimum_version(spec)
     return spec
 
 
-# -- what the CDI v0.6.0 loader checks beyond the JSON schema --------------------------------
+def bare(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The spec without annotations, at the lower cdiVersion that leaves it (0.5.0 or less).
+
+    Annotations are for people and tools, not for the runtime, and they alone make a spec
+    0.6.0, which CDI 0.5 loaders (podman 4.3, containerd 1.6/1.7.0-1.7.1) refuse whole.
+    """
+    devices = [{k: v for k, v in d.items() if k != "annotations"} for d in spec["devices"]]
+    out = {k: v for k, v in spec.items() if k != "annotations"} | {"devices": devices}
+    return out | {"cdiVersion": minimum_version(out)}
+
+
+# -- what the CDI loader (up to v0.6.0) checks beyond the JSON schema ------------------------
 
 KNOWN_VERSIONS = ("0.1.0", "0.2.0", "0.3.0", "0.4.0", "0.5.0", "0.6.0")
 # The Go loader fails on unknown fields; the schema allows them (no additionalProperties).
@@ -219,18 +235,30 @@ def _version(v: str) -> tuple[int, ...]:
 
 
 def minimum_version(spec: Mapping[str, Any]) -> str:
-    """The lowest cdiVersion whose loader accepts the fields this spec uses."""
+    """The lowest cdiVersion whose loader accepts the fields this spec uses.
+
+    The reference library's rule (pkg/cdi/version.go, MinimumRequiredVersion) for the fields
+    up to 0.6.0: annotations and a dot in the class need 0.6.0; a device name that does not
+    begin with a letter and a node's hostPath 0.5.0; a mount's type 0.4.0; 0.3.0 is the
+    earliest the loaders accept.
+    """
     devices = spec.get("devices") or []
     edits = [d.get("containerEdits") or {} for d in devices] + [spec.get("containerEdits") or {}]
     cls = str(spec.get("kind", "")).partition("/")[2]
     if spec.get("annotations") or any(d.get("annotations") for d in devices) or "." in cls:
         return "0.6.0"
-    digit_first = any(str(d.get("name", "a"))[:1].isdigit() for d in devices)
-    if digit_first or any(n.get("hostPath") for e in edits for n in e.get("deviceNodes") or []):
+    not_letter_first = any(_not_letter(str(d.get("name", ""))[:1]) for d in devices)
+    if not_letter_first or any(
+        n.get("hostPath") for e in edits for n in e.get("deviceNodes") or []
+    ):
         return "0.5.0"
     if any(m.get("type") for e in edits for m in e.get("mounts") or []):
         return "0.4.0"
     return "0.3.0"
+
+
+def _not_letter(first: str) -> bool:
+    return bool(first) and not ("a" <= first.lower() <= "z")
 
 
 def _annotation_problems(where: str, notes: Mapping[str, Any]) -> list[str]:
@@ -247,7 +275,7 @@ def _annotation_problems(where: str, notes: Mapping[str, Any]) -> list[str]:
 
 def _unknown(where: str, obj: Mapping[str, Any], level: str) -> list[str]:
     return [
-        f"{where}: unknown field {k!r} (not in CDI {CDI_VERSION})"
+        f"{where}: unknown field {k!r} (not in CDI {NEWEST_VERSION})"
         for k in obj
         if k not in FIELDS[level]
     ]
@@ -271,7 +299,11 @@ def _edits_problems(where: str, edits: Mapping[str, Any]) -> list[str]:
 
 
 def problems(spec: Mapping[str, Any]) -> list[str]:
-    """Why a CDI v0.6.0 runtime would refuse this spec; empty when it would load it."""
+    """Why a CDI v0.6.0 runtime would refuse this spec; empty when it would load it.
+
+    A spec that passes also loads in an older runtime whose CDI version is at least its
+    cdiVersion: what a version's loader refuses is the fields of later versions.
+    """
     found = _unknown("spec", spec, "spec")
     version = str(spec.get("cdiVersion", ""))
     if version not in KNOWN_VERSIONS:
