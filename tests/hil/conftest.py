@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -149,7 +150,9 @@ class Hil:
         self.bench.boot(all_attached=all_attached)
         self.compose_file = self.workdir / "docker-compose.yml"
         self.compose_file.write_text(text or compose_text(self.image, extra, kinds))
+        start = time.monotonic()
         compose(self.bench, self.compose_file, "up", "-d")
+        self.record("(compose up)", time.monotonic() - start)
         self.agent = Agent.start(self.bench, self.compose_file, *agent_args)
         return self.agent
 
@@ -164,7 +167,9 @@ class Hil:
             self.agent.stop()
         try:
             if self.compose_file is not None:
+                start = time.monotonic()
                 compose(self.bench, self.compose_file, "down", "-v", "--timeout", "2")
+                self.record("(compose down)", time.monotonic() - start)
         finally:
             self.bench.shutdown()
 
