@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pyudev
 
+from hwprov.hardware.udev import scan_context
 from hwprov.records import Hardware
 
 log = logging.getLogger(__name__)
@@ -87,7 +88,7 @@ def read_owners(context: pyudev.Context | None = None) -> Owners:
     try:
         found = [
             (d.sys_path, d.driver or d.properties.get("DRIVER"))  # umockdev: only DRIVER=
-            for d in (context or pyudev.Context()).list_devices(subsystem="serial")
+            for d in (context or scan_context()).list_devices(subsystem="serial")
         ]
     except (OSError, pyudev.DeviceNotFoundError) as err:
         log.warning("cannot list serdev devices: %s", err)
