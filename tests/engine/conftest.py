@@ -27,6 +27,16 @@ HWPROV = [sys.executable, "-m", "hwprov"]
 COMPOSE_BIN = compose_binary()
 
 
+def check_demo(out: subprocess.CompletedProcess[str]) -> None:
+    """What the README's demo must end with: both services recreated, each with its node."""
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    lines = out.stdout.splitlines()
+    assert any("demo-env-sensor-1:" in x and "89,   1" in x and "/dev/i2c-1" in x for x in lines)
+    assert any("demo-gps-1:" in x and "188,   0" in x and "/dev/gps" in x for x in lines)
+    assert all("privileged: True" not in x for x in lines)
+    assert sum(x.startswith(("env-sensor: recreated", "gps: recreated")) for x in lines) == 2
+
+
 def compose(
     engine: PrivateEngine, file: Path, project: str, *args: str
 ) -> subprocess.CompletedProcess[str]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -103,13 +104,28 @@ def write_specs(out: Path, *flags: str) -> dict[str, dict[str, Any]]:
     return {s["kind"]: s for s in specs}
 
 
+def podman_cgroups() -> set[Path]:
+    """The cgroups podman's cgroupfs manager makes for its containers and conmon, in every
+    hierarchy: podman removes the containers' but leaves these behind, empty."""
+    root = Path("/sys/fs/cgroup")
+    return set(root.glob("libpod_parent")) | set(root.glob("*/libpod_parent"))
+
+
 @pytest.fixture
-def work(tmp_path: Path) -> Path:
+def work(tmp_path: Path) -> Iterator[Path]:
     rootfs = tmp_path / "rootfs"
     for d in ("bin", "dev", "proc", "sys", "tmp", "etc"):
         (rootfs / d).mkdir(parents=True)
     shutil.copy2(BUSYBOX, rootfs / "bin" / "busybox")
-    return tmp_path
+    before = podman_cgroups()
+    yield tmp_path
+    made = podman_cgroups() - before
+    for top in made:  # deepest first: a cgroup goes only once it has no children
+        for path in sorted(top.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+            if path.is_dir():
+                path.rmdir()
+        top.rmdir()
+    assert not podman_cgroups() - before, "podman left cgroups that could not be removed"
 
 
 def edits(specs: dict[str, dict[str, Any]], device: str) -> dict[str, Any]:
