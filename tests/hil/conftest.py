@@ -149,7 +149,8 @@ class Hil:
         `kinds`, then `extra`'s), start the agent."""
         self.bench.boot(all_attached=all_attached)
         self.compose_file = self.workdir / "docker-compose.yml"
-        self.compose_file.write_text(text or compose_text(self.image, extra, kinds))
+        networked = not self.bench.name.startswith("kernel:")
+        self.compose_file.write_text(text or compose_text(self.image, extra, kinds, networked))
         start = time.monotonic()
         compose(self.bench, self.compose_file, "up", "-d")
         self.record("(compose up)", time.monotonic() - start)

@@ -24,10 +24,16 @@ LOOP = '["sh", "-c", "trap \'exit 0\' TERM; while true; do sleep 1 & wait; done"
 SERVICE_OF_KIND = {"serial": "serial", "i2c": "i2c", "gpio": "gpio", "bluetooth": "bluetooth"}
 
 
-def compose_text(image: str, extra: str = "", kinds: Iterable[str] = SERVICE_OF_KIND) -> str:
+def compose_text(
+    image: str, extra: str = "", kinds: Iterable[str] = SERVICE_OF_KIND, networked: bool = True
+) -> str:
     """The project: one service per kind in `kinds` (all four unless a test watches fewer:
-    on the kernel bench each container costs 4-7 s to start), then `extra`'s services."""
+    on the kernel bench each container costs 4-7 s to start), then `extra`'s services.
+    Not `networked`: no bridge network for serial, i2c and gpio (the kernel bench, where each
+    start on one costs 2.5 s more; the simulated bench keeps them)."""
     common = f"    image: {image}\n    command: {LOOP}\n    init: true\n    restart: always\n"
+    if not networked:
+        common += "    network_mode: none\n"
     services = {
         "serial": f'  serial:\n{common}    volumes: ["serial-data:/data"]\n    labels:\n'
         '      io.hwprov.device.adapters: "kind=serial, by-id=*, optional"\n',

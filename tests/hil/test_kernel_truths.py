@@ -21,7 +21,8 @@ from lab.kernelbench import KernelBench
 GADGETS = "/sys/kernel/config/usb_gadget"
 FTDI_SERIAL, FTDI2_SERIAL = "A5XK3RJT", "A6YL4SKU"  # hw-fixtures/benches/kernel-q35.yaml
 GPS = (
-    f"  gps:\n    image: {{image}}\n    command: {LOOP}\n    init: true\n    labels:\n"
+    f"  gps:\n    image: {{image}}\n    command: {LOOP}\n    init: true\n"
+    "    network_mode: none\n    labels:\n"
     '      io.hwprov.device.gps: "kind=serial, by-id=usb-FTDI_FT232R*, optional, path=/dev/gps"\n'
 )
 # The gadget side of a CDC-ACM link: open it raw (cdc_acm's open on the host side waits for

@@ -94,6 +94,7 @@ def test_a_live_service_keeps_running_while_its_adapter_comes_and_goes(hil: Hil)
         pytest.skip(f"{hil.bench.name} has no hot-pluggable serial adapter")
     extra = (
         f"  logger:\n    image: {hil.image}\n    command: {LOOP}\n    init: true\n"
+        "    network_mode: none\n"
         "    labels:\n      io.hwprov.grant: live\n"
         '      io.hwprov.device.gps: "kind=serial, by-id=usb-*, optional, path=/dev/gps"\n'
     )
