@@ -49,7 +49,10 @@ def _cycle(daemon: SimDaemon, uevents: UeventLog, states: Stamps, op: str, state
     answered = time.time_ns()
     uevent = uevents.wait("add" if op == "plug" else "remove", "ttyUSB", t0)
     inside = states.wait(lambda text: text == state, t0)
-    daemon.wait("granted", after=mark, service="gps")
+    # An unplug is taken by the revoker as its uevent is read, or by a pass that got there
+    # first; either way the pass the remove brought ends before the next measurement.
+    daemon.wait("granted" if op == "plug" else ("revoked", "granted"), after=mark, service="gps")
+    daemon.wait("reconciled", after=mark)
     return Cycle(t0, answered, uevent, inside)
 
 

@@ -21,10 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from hwprov.containers.outcome import OutcomeAction
+from hwprov.daemon.revoker import REVOKE_FAILED
 from hwprov.errors import HwprovError
 from hwprov.sim.control import request
 
-FAILURES = {str(a) for a in OutcomeAction if a.failed}
+FAILURES = {str(a) for a in OutcomeAction if a.failed} | {REVOKE_FAILED}
 
 
 class SimDaemon:
@@ -81,16 +82,17 @@ class SimDaemon:
             return len(self.decisions)
 
     def wait(
-        self, event: str, after: int = 0, timeout: float = 60.0, **match: str
+        self, event: str | tuple[str, ...], after: int = 0, timeout: float = 60.0, **match: str
     ) -> dict[str, Any]:
-        """The first decision `event` (with these fields) after `after`; a rollback or a
-        failure of the same service, or the daemon exiting, is an error."""
+        """The first decision `event` (or one of them, with these fields) after `after`; a
+        rollback or a failure of the same service, or the daemon exiting, is an error."""
+        wanted = (event,) if isinstance(event, str) else event
         deadline = time.monotonic() + timeout
         with self._cond:
             while True:
                 for d in self.decisions[after:]:
                     if all(d.get(k) == v for k, v in match.items()):
-                        if d["event"] == event:
+                        if d["event"] in wanted:
                             return d
                         if d["event"] in FAILURES:
                             raise HwprovError(f"hwprov: {d}")

@@ -26,6 +26,7 @@ import ctypes
 import ctypes.util
 import os
 import stat
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -178,7 +179,32 @@ def rule(major: int, minor: int, permissions: str) -> str:
     return found
 
 
-Node = tuple[int, int, str]  # major, minor, permissions
+@dataclass(frozen=True, slots=True)
+class GrantedNode:
+    """A node granted to a container: the host node's numbers, and the numbers udev gave the
+    device, which a remove event carries (the same on a device; under the simulator the host
+    node is a stand-in with numbers of its own)."""
+
+    major: int
+    minor: int
+    permissions: str
+    udev: tuple[int | None, int | None]
+
+    @property
+    def rule(self) -> str:
+        return rule(self.major, self.minor, self.permissions)
+
+
+@dataclass(frozen=True, slots=True)
+class Revocation:
+    """A node taken out of a running container because its device went away."""
+
+    service: str
+    container: str  # the container's name
+    path: str  # in the container
+    major: int  # the device's, as udev numbered it
+    minor: int
+    error: str | None = None  # why it could not be taken: the next pass tries again
 
 
 @dataclass
@@ -187,10 +213,16 @@ class LiveGrants:
 
     Remembered per (container, pid): a restart gives the container a fresh /dev and cgroup, so
     the next pass sees a new pid and grants again.
+
+    Two threads use it: passes (`sync`) and the udev monitor's removes (`revoke_gone`), which
+    must not wait for a pass that may be recreating other services for seconds. The lock is
+    held only while one container's nodes change, never across engine calls.
     """
 
     host_path: Callable[[str], str] = lambda p: p
-    _granted: dict[tuple[str, int], dict[str, Node]] = field(default_factory=dict)
+    _granted: dict[tuple[str, int], dict[str, GrantedNode]] = field(default_factory=dict)
+    _who: dict[tuple[str, int], tuple[str, str]] = field(default_factory=dict)  # service, name
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def sync(self, plan: ServicePlan, attrs: Mapping[str, Any], dry_run: bool) -> Outcome:
         """Give the running container exactly the plan's nodes, without touching its config."""
@@ -199,38 +231,67 @@ class LiveGrants:
             detail = "not running: granted when it starts"
             return Outcome(plan.service, name, OutcomeAction.UNCHANGED, detail)
         key = (str(attrs["Id"]), int(state["Pid"]))
-        want: dict[str, Node] = {}
+        want: dict[str, GrantedNode] = {}
         for d in plan.devices:
             try:
                 st = os.stat(self.host_path(d.host))
             except OSError as err:
                 detail = f"{d.host}: {err.strerror}"
                 return Outcome(plan.service, name, OutcomeAction.FAILED, detail)
-            want[d.container] = (os.major(st.st_rdev), os.minor(st.st_rdev), d.permissions)
-        have = self._granted.get(key, {})
-        changes = tuple(
-            [f"+ {p} {rule(*node)}" for p, node in sorted(want.items()) if have.get(p) != node]
-            + [f"- {p}" for p in sorted(set(have) - set(want))]
-        )
+            want[d.container] = GrantedNode(
+                os.major(st.st_rdev), os.minor(st.st_rdev), d.permissions, (d.major, d.minor)
+            )
         caps = sorted({c.value for c in plan.capabilities} - _caps_of(attrs))
         note = f"needs {caps} at create (hwprov migrate)" if caps else ""
-        if not changes:
-            return Outcome(plan.service, name, OutcomeAction.UNCHANGED, note)
-        if dry_run:
-            return Outcome(plan.service, name, OutcomeAction.WOULD_GRANT, note, changes)
-        try:
-            for path in sorted(set(have) - set(want)):
-                major, minor, _ = have[path]
-                revoke(key[1], path, major, minor)
-            for path, (major, minor, perms) in sorted(want.items()):
-                if have.get(path) != (major, minor, perms):
-                    grant(key[1], path, major, minor, perms)
-        except LiveGrantError as err:
-            return Outcome(plan.service, name, OutcomeAction.FAILED, str(err), changes)
-        self._granted = {k: v for k, v in self._granted.items() if k[0] != key[0]}
-        self._granted[key] = want
+        with self._lock:
+            have = self._granted.get(key, {})
+            changes = tuple(
+                [f"+ {p} {node.rule}" for p, node in sorted(want.items()) if have.get(p) != node]
+                + [f"- {p}" for p in sorted(set(have) - set(want))]
+            )
+            if not changes:
+                return Outcome(plan.service, name, OutcomeAction.UNCHANGED, note)
+            if dry_run:
+                return Outcome(plan.service, name, OutcomeAction.WOULD_GRANT, note, changes)
+            try:
+                for path in sorted(set(have) - set(want)):
+                    revoke(key[1], path, have[path].major, have[path].minor)
+                for path, node in sorted(want.items()):
+                    if have.get(path) != node:
+                        grant(key[1], path, node.major, node.minor, node.permissions)
+            except LiveGrantError as err:
+                return Outcome(plan.service, name, OutcomeAction.FAILED, str(err), changes)
+            for old in [k for k in self._granted if k[0] == key[0]]:
+                del self._granted[old], self._who[old]
+            self._granted[key] = want
+            self._who[key] = (plan.service, name)
         detail = f"live, no restart ({cgroups.host().how})" + (f"; {note}" if note else "")
         return Outcome(plan.service, name, OutcomeAction.GRANTED, detail, changes)
+
+    def revoke_gone(self, major: int, minor: int) -> list[Revocation]:
+        """Take a removed device's node out of every container granted it live, now
+        (`major`, `minor`: the numbers its remove event carries).
+
+        A pass would do it too, but only after the pass in flight, which a hand-over can hold
+        for its whole timeout; meanwhile the freed numbers can come back as another device
+        (the stranger on ttyUSB0). A node that cannot be taken stays recorded, so the next
+        pass, which the same remove event brings, tries again and says why it fails.
+        """
+        done: list[Revocation] = []
+        with self._lock:
+            for key, nodes in self._granted.items():
+                service, name = self._who[key]
+                for path, node in sorted(nodes.items()):
+                    if node.udev != (major, minor):
+                        continue
+                    try:
+                        revoke(key[1], path, node.major, node.minor)
+                    except LiveGrantError as err:
+                        done.append(Revocation(service, name, path, major, minor, str(err)))
+                        continue
+                    del nodes[path]
+                    done.append(Revocation(service, name, path, major, minor))
+        return done
 
 
 def _caps_of(attrs: Mapping[str, Any]) -> set[str]:

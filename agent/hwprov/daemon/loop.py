@@ -8,7 +8,8 @@ first event is handled at once, with whatever queued behind it; in a storm (even
 while a pass swapped containers) the rest is gathered until it goes quiet and planned once,
 as it ended (converge.storming). What to reconcile after each
 burst is decided by `Converge` (daemon/converge.py); this module only wires the parts
-together and carries the decisions out.
+together and carries the decisions out. One thing does not wait for the loop: a removed node
+leaves live-granted containers as its uevent is read (daemon/revoker.py).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from hwprov.daemon.converge import (
 )
 from hwprov.daemon.decisions import Decisions
 from hwprov.daemon.filewatch import FileWatch
+from hwprov.daemon.revoker import Revoker
 from hwprov.errors import EngineError, EngineNotFound, HwprovError, UdevError
 from hwprov.hardware.session import Session
 from hwprov.hardware.udev import (
@@ -106,14 +108,16 @@ class Daemon:
         session = Session.open(self.disabled)
         project = self._load(session)  # a broken file at start is a clear error
         name = self.project or project_name(self.compose_file, project.name)
-        monitor = session.monitor(events=self.wake, buffer=self.udev_buffer)
-        monitor.start()  # listen before enumerating, so nothing plugged in between is lost
-        watch = FileWatch(self.compose_file, lambda: self.wake.put(Wake.COMPOSE_CHANGED))
-        watch.start()
         engine = Engine(self.engine_url)
         reconciler = Reconciler(
             engine, name, HostPaths.from_environment(), self.settle_s, self.on_unplug, self.grant
         )
+        revoker = Revoker(reconciler.live, self.emit)
+        revoker.start()
+        monitor = session.monitor(events=self.wake, buffer=self.udev_buffer, on_remove=revoker.put)
+        monitor.start()  # listen before enumerating, so nothing plugged in between is lost
+        watch = FileWatch(self.compose_file, lambda: self.wake.put(Wake.COMPOSE_CHANGED))
+        watch.start()
         engine_watch = EngineWatch(
             engine.base_url, name, self.wake.put, lambda: self.wake.put(Wake.RETRY)
         )
@@ -201,6 +205,7 @@ class Daemon:
                 timer.cancel()
             engine_watch.stop()
             monitor.stop()
+            revoker.stop()
             watch.stop()
             engine.close()
 

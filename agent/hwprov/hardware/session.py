@@ -6,7 +6,7 @@ benchmarks open it here, so they all see the same inventory.
 from __future__ import annotations
 
 import queue
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from hwprov.hardware.inventory import Inventory
@@ -15,7 +15,7 @@ from hwprov.hardware.owners import read_owners
 from hwprov.hardware.smbus_io import SMBusProbeIO
 from hwprov.hardware.udev import RECEIVE_BUFFER, UdevMonitor, coldplug
 from hwprov.plugins.host import PluginHost, Problem
-from hwprov.records import Hardware, HardwareEvent, Refused
+from hwprov.records import Hardware, HardwareEvent, Refused, UdevEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,14 +60,17 @@ class Session:
         events: queue.Queue[object] | None = None,
         source: str | None = None,
         buffer: int = RECEIVE_BUFFER,
+        on_remove: Callable[[UdevEvent], None] | None = None,
     ) -> UdevMonitor:
-        """A hotplug monitor for the subsystems the plugins asked for (not yet started)."""
+        """A hotplug monitor for the subsystems the plugins asked for (not yet started);
+        `on_remove` hears each remove in the monitor's thread (see UdevMonitor)."""
         return UdevMonitor(
             self.host.subsystems(),
             self.host.sysfs_attributes(),
             source=source,
             events=events,
             buffer=buffer,
+            on_remove=on_remove,
         )
 
     def coldplug(self, monitor: UdevMonitor | None = None) -> list[HardwareEvent]:

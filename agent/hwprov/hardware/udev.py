@@ -258,11 +258,14 @@ class UdevMonitor:
         check_senders: bool | None = None,
         udevd_paths: Iterable[str] = UDEVD_BINARIES,
         buffer: int = RECEIVE_BUFFER,
+        on_remove: Callable[[UdevEvent], None] | None = None,
     ) -> None:
         self.subsystems = tuple(sorted(set(subsystems)))
         self.attributes = tuple(attributes)
         # The daemon passes its own queue, so udev events and its other wake-ups share one.
         self.events: queue.Queue[object] = events if events is not None else queue.Queue()
+        # Told of each remove in this thread, before the queue: it must only hand it on.
+        self.on_remove = on_remove
         self._nodes: dict[str, str] = {}  # sys_path -> node: a remove event may lack DEVNAME
         self._lock = threading.Lock()
         self.source = source or default_source()
@@ -303,7 +306,10 @@ class UdevMonitor:
                         device = _with_node(device, node)
                 elif device.node:
                     self._nodes[device.sys_path] = device.node
-            self.events.put(UdevEvent(action, device, received))
+            event = UdevEvent(action, device, received)
+            if action == Action.REMOVE and self.on_remove is not None:
+                self.on_remove(event)
+            self.events.put(event)
         except Exception:  # one device's broken sysfs must not cost a resync
             log.exception("dropped a udev event for %s", getattr(dev, "sys_path", "?"))
 
@@ -393,6 +399,7 @@ class UdevMonitor:
             check_senders=self._check_senders,
             udevd_paths=self._udevd_paths,
             buffer=self.buffer,
+            on_remove=self.on_remove,
         )
         fresh._losses = losses
         with self._lock:
