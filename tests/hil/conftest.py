@@ -45,7 +45,12 @@ KERNEL_SLOWNESS, KERNEL_TIMEOUT_S = 8.0, 900
 # both cgroup versions (the one path that differs between them), and one plug of every unit
 # kind through the real drivers. The rest runs with --kernel-set full (docs/hil.md).
 KERNEL_CI = {
-    "v2": {"test_kernel_truths.py", "test_live_grant.py", "test_hot_plug_of_each_device_kind"},
+    "v2": {
+        "test_kernel_truths.py",
+        "test_live_grant.py",
+        "test_hot_plug_of_each_device_kind",
+        "test_live_revoke.py",
+    },
     "v1": {"test_live_grant.py"},
 }
 

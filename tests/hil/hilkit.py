@@ -179,3 +179,14 @@ def leftovers(client: docker.DockerClient) -> list[str]:
     """Temporary containers a swap would leave if it went wrong."""
     names = [c["Names"][0] for c in client.api.containers(all=True)]
     return [n for n in names if ".hwprov-" in n]
+
+
+def node_numbers(client: docker.DockerClient, container: str, path: str) -> str:
+    """major:minor of `path` inside the running container, or what stat said instead."""
+    script = f"stat -c %t:%T {path} 2>&1"
+    out = client.api.exec_start(client.api.exec_create(container, ["sh", "-c", script]))
+    major, _, minor = out.decode().strip().partition(":")
+    try:
+        return f"{int(major, 16)}:{int(minor, 16)}"
+    except ValueError:
+        return out.decode().strip()  # "can't stat": no node

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 from conftest import Hil
-from hilkit import LOOP, name, wait_for
+from hilkit import LOOP, name, node_numbers, wait_for
 
 GRANT = (
     "import sys; from hwprov.containers import livegrant as g; "
@@ -105,18 +105,7 @@ def test_a_live_service_keeps_running_while_its_adapter_comes_and_goes(hil: Hil)
     started_at = (first["Id"], first["State"]["StartedAt"])
 
     def numbers() -> str:
-        out = (
-            hil.client.api.exec_start(
-                hil.client.api.exec_create(logger, ["sh", "-c", "stat -c %t:%T /dev/gps 2>&1"])
-            )
-            .decode()
-            .strip()
-        )
-        major, _, minor = out.partition(":")
-        try:
-            return f"{int(major, 16)}:{int(minor, 16)}"
-        except ValueError:
-            return out  # "can't stat": no node
+        return node_numbers(hil.client, logger, "/dev/gps")
 
     nodes = hil.bench.plug(serial[0].id)
     want = hil.bench.engine_numbers(nodes[0])
