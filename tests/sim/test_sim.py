@@ -44,7 +44,9 @@ def test_bme280_chip_id_and_absent_address_through_smbus2() -> None:
 def test_scan_json_on_the_pi() -> None:
     out = sim("hwprov", "scan", "--json")
     assert out.returncode == 0, out.stderr
-    hw = {h["name"]: h for h in json.loads(out.stdout)["hardware"]}
+    doc = json.loads(out.stdout)
+    assert doc["schema"] == "hwprov.scan/v1"
+    hw = {h["name"]: h for h in doc["hardware"]}
     assert sorted(hw) == [
         "gpiochip0",
         "gpiochip1",
@@ -171,6 +173,7 @@ def test_a_chip_added_on_a_known_bus_is_probed_again(running_sim) -> None:
     assert s.proc.stderr.readline().strip() == "# watching"
     assert s.ctl("i2c-add", "1", "0x77", "bmp280").returncode == 0
     change = json.loads(s.line())
+    assert change["schema"] == "hwprov.watch/v1"
     assert change["action"] == "change" and change["hardware"]["name"] == "i2c-1"
     models = {p["address"]: p["model"] for p in change["hardware"]["probed"]}
     assert models == {"0x44": "sht3x", "0x76": "bme280", "0x77": "bmp280"}
