@@ -20,6 +20,7 @@ class Schema(StrEnum):
     APPLY = "hwprov.apply/v1"
     MIGRATE = "hwprov.migrate/v1"
     DECISION = "hwprov.decision/v1"
+    STATUS = "hwprov.status/v1"
 
 
 def versioned(schema: Schema, doc: dict[str, Any]) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from hwprov.errors import HwprovError
 # Imported lazily by name so that `hwprov scan` does not pay for the simulator's GObject import.
 COMMAND_MODULES = tuple(
     f"hwprov.commands.{name}"
-    for name in ("inventory", "plan", "migrate", "cdi", "engine", "run", "sim", "demo")
+    for name in ("inventory", "plan", "migrate", "cdi", "engine", "run", "status", "sim", "demo")
 )
 
 

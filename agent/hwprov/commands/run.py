@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from hwprov.commands.options import (
@@ -12,11 +14,15 @@ from hwprov.commands.options import (
     compose_options,
     grant_option,
     plugin_options,
+    status_file_option,
     unplug_option,
 )
 from hwprov.daemon.config import DEFAULT_FILE, resolve
 from hwprov.daemon.decisions import LOG_FORMATS, Decisions, logs_as_decisions
 from hwprov.daemon.loop import Daemon
+from hwprov.daemon.metrics import Metrics
+from hwprov.daemon.metricsserver import MetricsServer, parse_listen
+from hwprov.daemon.report import Report
 from hwprov.errors import HwprovError
 from hwprov.threads import SignalWake
 
@@ -52,6 +58,13 @@ def register(sub: Subparsers) -> None:
         help="how long a replacement must stay up before the original is removed (default 500)",
     )
     p.add_argument("--log-format", choices=LOG_FORMATS, help="json (default) or text lines")
+    status_file_option(p)
+    p.add_argument(
+        "--metrics-listen",
+        metavar="ADDRESS",
+        help="serve Prometheus metrics at /metrics on HOST:PORT, PORT (127.0.0.1) or "
+        "unix:PATH (default: none)",
+    )
     p.set_defaults(func=run)
 
 
@@ -68,9 +81,12 @@ def run(args: argparse.Namespace) -> int:
             "on_unplug": args.on_unplug,
             "grant": args.grant,
             "log_format": args.log_format,
+            "status_file": args.status_file,
+            "metrics_listen": args.metrics_listen,
         },
     )
     emit = Decisions(config.log_format)
+    metrics = Metrics() if config.metrics_listen else None
     daemon = Daemon(
         compose_file=config.compose_file,
         project=config.project,
@@ -82,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
         grant=config.grant,
         udev_buffer=config.udev_buffer_kib * 1024,
         emit=emit,
+        report=Report(config.status_file, metrics, config.metrics_listen, config.on_unplug),
     )
     signal.signal(signal.SIGTERM, lambda *_: daemon.stop())
     signal.signal(signal.SIGINT, lambda *_: daemon.stop())
@@ -89,10 +106,25 @@ def run(args: argparse.Namespace) -> int:
     # One stream per format: from here on, errors and log records are decision lines too.
     with logs_as_decisions(emit), SignalWake(daemon.nudge):
         try:
-            return daemon.run()
+            with serving(config.metrics_listen, metrics):
+                return daemon.run()
         except HwprovError as err:
             emit("error", error=str(err))
             return 2
         except Exception:
             log.critical("hwprov run failed", exc_info=True)
             return 1
+
+
+@contextmanager
+def serving(listen: str | None, metrics: Metrics | None) -> Iterator[None]:
+    """The metrics endpoint, while the daemon runs (nothing when none was asked for)."""
+    if listen is None or metrics is None:
+        yield
+        return
+    server = MetricsServer(parse_listen(listen), metrics.registry)
+    log.info("metrics at http://%s/metrics", server.listen)
+    try:
+        yield
+    finally:
+        server.close()

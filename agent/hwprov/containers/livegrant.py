@@ -26,6 +26,7 @@ import ctypes
 import ctypes.util
 import os
 import stat
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -218,6 +219,7 @@ class LiveGrants:
             return Outcome(plan.service, name, OutcomeAction.UNCHANGED, note)
         if dry_run:
             return Outcome(plan.service, name, OutcomeAction.WOULD_GRANT, note, changes)
+        began = time.monotonic_ns()
         try:
             for path in sorted(set(have) - set(want)):
                 major, minor, _ = have[path]
@@ -230,7 +232,8 @@ class LiveGrants:
         self._granted = {k: v for k, v in self._granted.items() if k[0] != key[0]}
         self._granted[key] = want
         detail = f"live, no restart ({cgroups.host().how})" + (f"; {note}" if note else "")
-        return Outcome(plan.service, name, OutcomeAction.GRANTED, detail, changes)
+        took = time.monotonic_ns() - began
+        return Outcome(plan.service, name, OutcomeAction.GRANTED, detail, changes, grant_ns=took)
 
 
 def _caps_of(attrs: Mapping[str, Any]) -> set[str]:
