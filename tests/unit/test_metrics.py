@@ -73,6 +73,7 @@ def test_the_report_counts_decisions_latencies_uevents_resyncs_and_engine_errors
     ("text", "listen"),
     [
         ("9108", Listen("127.0.0.1", 9108)),
+        ("127.0.0.1:0", Listen("127.0.0.1", 0)),
         ("127.0.0.1:9108", Listen("127.0.0.1", 9108)),
         ("[::1]:9108", Listen("::1", 9108)),
         ("unix:/run/hwprov/metrics.sock", Listen(path=Path("/run/hwprov/metrics.sock"))),

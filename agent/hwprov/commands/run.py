@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         grant=config.grant,
         udev_buffer=config.udev_buffer_kib * 1024,
         emit=emit,
-        report=Report(config.status_file, metrics, config.metrics_listen, config.on_unplug),
+        report=Report(config.status_file, metrics, default_unplug=config.on_unplug),
     )
     signal.signal(signal.SIGTERM, lambda *_: daemon.stop())
     signal.signal(signal.SIGINT, lambda *_: daemon.stop())
@@ -106,7 +106,8 @@ def run(args: argparse.Namespace) -> int:
     # One stream per format: from here on, errors and log records are decision lines too.
     with logs_as_decisions(emit), SignalWake(daemon.nudge):
         try:
-            with serving(config.metrics_listen, metrics):
+            with serving(config.metrics_listen, metrics) as where:
+                daemon.report.metrics_at = where  # with the port the kernel chose for 0
                 return daemon.run()
         except HwprovError as err:
             emit("error", error=str(err))
@@ -117,14 +118,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 @contextmanager
-def serving(listen: str | None, metrics: Metrics | None) -> Iterator[None]:
-    """The metrics endpoint, while the daemon runs (nothing when none was asked for)."""
+def serving(listen: str | None, metrics: Metrics | None) -> Iterator[str | None]:
+    """The metrics endpoint while the daemon runs, and where it listens (None: not asked)."""
     if listen is None or metrics is None:
-        yield
+        yield None
         return
     server = MetricsServer(parse_listen(listen), metrics.registry)
-    log.info("metrics at http://%s/metrics", server.listen)
+    log.info("metrics at %s/metrics", server.listen)
     try:
-        yield
+        yield str(server.listen)
     finally:
         server.close()

@@ -45,8 +45,8 @@ class Listen:
 
 
 def parse_listen(text: str) -> Listen:
-    """`unix:/run/hwprov/metrics.sock`, `127.0.0.1:9108`, `[::1]:9108` or `9108` (localhost).
-    ValueError says what is wrong."""
+    """`unix:/run/hwprov/metrics.sock`, `127.0.0.1:9108`, `[::1]:9108` or `9108` (localhost);
+    port 0 is any free one (the status file says which). ValueError says what is wrong."""
     if text.startswith(UNIX_PREFIX) or text.startswith("/"):
         path = Path(text.removeprefix(UNIX_PREFIX))
         if not path.is_absolute():
@@ -54,7 +54,7 @@ def parse_listen(text: str) -> Listen:
         return Listen(path=path)
     host, sep, port = text.rpartition(":")
     host = host.removeprefix("[").removesuffix("]") if sep else "127.0.0.1"
-    if not port.isdigit() or not 0 < int(port) < 65536:
+    if not port.isdigit() or int(port) > 65535:  # 0: a free port the kernel picks
         raise ValueError(f"expected unix:PATH, HOST:PORT or PORT, got {text!r}")
     return Listen(host=host or "127.0.0.1", port=int(port))
 
