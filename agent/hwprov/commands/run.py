@@ -8,6 +8,7 @@ import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hwprov.commands.options import (
     Subparsers,
@@ -19,12 +20,14 @@ from hwprov.commands.options import (
 )
 from hwprov.daemon.config import DEFAULT_FILE, resolve
 from hwprov.daemon.decisions import LOG_FORMATS, Decisions, logs_as_decisions
+from hwprov.daemon.listen import parse_listen
 from hwprov.daemon.loop import Daemon
-from hwprov.daemon.metrics import Metrics
-from hwprov.daemon.metricsserver import MetricsServer, parse_listen
 from hwprov.daemon.report import Report
 from hwprov.errors import HwprovError
 from hwprov.threads import SignalWake
+
+if TYPE_CHECKING:
+    from hwprov.daemon.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +89,11 @@ def run(args: argparse.Namespace) -> int:
         },
     )
     emit = Decisions(config.log_format)
-    metrics = Metrics() if config.metrics_listen else None
+    metrics = None
+    if config.metrics_listen:  # the client library is loaded only when metrics are asked for
+        from hwprov.daemon.metrics import Metrics
+
+        metrics = Metrics()
     daemon = Daemon(
         compose_file=config.compose_file,
         project=config.project,
@@ -123,6 +130,8 @@ def serving(listen: str | None, metrics: Metrics | None) -> Iterator[str | None]
     if listen is None or metrics is None:
         yield None
         return
+    from hwprov.daemon.metricsserver import MetricsServer
+
     server = MetricsServer(parse_listen(listen), metrics.registry)
     log.info("metrics at %s/metrics", server.listen)
     try:

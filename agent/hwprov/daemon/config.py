@@ -16,7 +16,7 @@ import yaml
 
 from hwprov.daemon import statusfile
 from hwprov.daemon.decisions import LOG_FORMATS
-from hwprov.daemon.metricsserver import parse_listen
+from hwprov.daemon.listen import parse_listen
 from hwprov.errors import HwprovError
 from hwprov.hardware.udev import RECEIVE_BUFFER
 from hwprov.records import GrantMode, UnplugPolicy

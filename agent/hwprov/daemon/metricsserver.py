@@ -12,7 +12,6 @@ from __future__ import annotations
 import socket
 import stat
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from socketserver import TCPServer, ThreadingMixIn
 from typing import Any
@@ -21,42 +20,12 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from prometheus_client import CollectorRegistry, make_wsgi_app
 
 from hwprov import threads
+from hwprov.daemon.listen import Listen
 from hwprov.errors import HwprovError
-
-UNIX_PREFIX = "unix:"
 
 
 class MetricsError(HwprovError):
     """The metrics endpoint cannot listen where it was asked to."""
-
-
-@dataclass(frozen=True, slots=True)
-class Listen:
-    """Where to serve: a unix socket `path`, or `host` and `port`."""
-
-    host: str = "127.0.0.1"
-    port: int = 0
-    path: Path | None = None
-
-    def __str__(self) -> str:
-        if self.path is not None:
-            return f"{UNIX_PREFIX}{self.path}"
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
-
-
-def parse_listen(text: str) -> Listen:
-    """`unix:/run/hwprov/metrics.sock`, `127.0.0.1:9108`, `[::1]:9108` or `9108` (localhost);
-    port 0 is any free one (the status file says which). ValueError says what is wrong."""
-    if text.startswith(UNIX_PREFIX) or text.startswith("/"):
-        path = Path(text.removeprefix(UNIX_PREFIX))
-        if not path.is_absolute():
-            raise ValueError(f"a unix socket needs an absolute path, got {text!r}")
-        return Listen(path=path)
-    host, sep, port = text.rpartition(":")
-    host = host.removeprefix("[").removesuffix("]") if sep else "127.0.0.1"
-    if not port.isdigit() or int(port) > 65535:  # 0: a free port the kernel picks
-        raise ValueError(f"expected unix:PATH, HOST:PORT or PORT, got {text!r}")
-    return Listen(host=host or "127.0.0.1", port=int(port))
 
 
 class _Quiet(WSGIRequestHandler):

@@ -15,12 +15,12 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hwprov import __version__
 from hwprov.containers.outcome import Outcome, OutcomeAction
 from hwprov.daemon import statusfile
 from hwprov.daemon.converge import Failure
-from hwprov.daemon.metrics import Metrics
 from hwprov.daemon.state import (
     HEARTBEAT_S,
     AgentState,
@@ -31,6 +31,9 @@ from hwprov.daemon.state import (
 from hwprov.errors import EngineError
 from hwprov.planning.plan import Plan
 from hwprov.records import GrantMode, Hardware, UdevEvent, UnplugPolicy, UntrustedUevent
+
+if TYPE_CHECKING:  # only its methods are called here: no import of prometheus_client
+    from hwprov.daemon.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
