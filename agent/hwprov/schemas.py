@@ -21,6 +21,7 @@ class Schema(StrEnum):
     MIGRATE = "hwprov.migrate/v1"
     DECISION = "hwprov.decision/v1"
     STATUS = "hwprov.status/v1"
+    SIM = "hwprov.sim/v1"
 
 
 def versioned(schema: Schema, doc: dict[str, Any]) -> dict[str, Any]:

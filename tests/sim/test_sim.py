@@ -80,7 +80,9 @@ for _ in range(6):
 def test_hotplug_reaches_a_pyudev_monitor_and_replug_works(running_sim, tmp_path: Path) -> None:
     s = running_sim(WATCH)
     assert s.line() == "ready"
-    nodes = Path(json.loads(s.ctl("status").stdout)["nodes"])
+    status = json.loads(s.ctl("status").stdout)
+    assert status["schema"] == "hwprov.sim/v1" and status["units"]["ftdi"] is False
+    nodes = Path(status["nodes"])
     for _ in range(3):
         assert s.ctl("plug", "ftdi").returncode == 0
         assert s.line() == "add /dev/ttyUSB0 0403"
