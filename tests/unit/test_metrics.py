@@ -4,6 +4,7 @@ a TCP port and on a unix socket, scraped over real HTTP."""
 from __future__ import annotations
 
 import http.client
+import json
 import socket
 import subprocess
 import sys
@@ -170,3 +171,18 @@ def test_anything_but_a_socket_in_the_way_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(MetricsError, match="exists and is not a socket"):
         MetricsServer(Listen(path=tmp_path / "metrics.sock"), Metrics().registry)
     assert (tmp_path / "metrics.sock").read_text() == "keep me"
+
+
+def test_run_stops_with_an_error_line_when_it_cannot_listen(tmp_path: Path) -> None:
+    (tmp_path / "metrics.sock").write_text("")
+    done = subprocess.run(
+        [sys.executable, "-m", "hwprov", "run", "-f", str(tmp_path / "docker-compose.yml"),
+         "--metrics-listen", f"unix:{tmp_path / 'metrics.sock'}",
+         "--status-file", str(tmp_path / "status.json")],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2
+    [line] = [json.loads(x) for x in done.stderr.splitlines()]
+    assert line["event"] == "error"
+    assert line["error"] == f"metrics: {tmp_path / 'metrics.sock'} exists and is not a socket"
+    assert not (tmp_path / "status.json").exists()  # it never ran
