@@ -1,15 +1,17 @@
 """`hwprov run`: coldplug, reconcile, then follow hotplug events and compose edits.
 
-Everything that can wake the daemon (udev events, the udev monitor's loss, a compose file edit,
-SIGHUP, SIGTERM, an engine retry timer, a container start) lands in one queue, and the loop
-blocks on it: idle costs no CPU but one wake every HEARTBEAT_S (10 s), to renew the heartbeat
-`hwprov status` judges the agent by (daemon/report.py). A lost monitor or SIGHUP is a resync: a
-new monitor, a fresh enumeration diffed against the inventory, then a full pass. A burst is
-taken whole: the first event is handled at once, with whatever queued behind it; in a storm
-(events piling up while a pass swapped containers) the rest is gathered until it goes quiet and
-planned once, as it ended (converge.storming). What to reconcile after each burst is decided by
-`Converge` (daemon/converge.py); this module only wires the parts together and carries the
-decisions out.
+Everything that can wake the daemon (udev events, the udev monitor's loss, a compose file
+edit, SIGHUP, SIGTERM, an engine retry timer, a container start) lands in one queue, and the
+loop blocks on it: idle costs no CPU. A lost monitor or SIGHUP is a resync: a new monitor, a
+fresh enumeration diffed against the inventory, then a full pass. A burst is taken whole: the
+first event is handled at once, with whatever queued behind it; in a storm (events piling up
+while a pass swapped containers) the rest is gathered until it goes quiet and planned once,
+as it ended (converge.storming). What to reconcile after each
+burst is decided by `Converge` (daemon/converge.py); this module only wires the parts
+together and carries the decisions out.
+
+Idle, the wait still ends every HEARTBEAT_S (10 s), to renew the heartbeat that `hwprov status`
+judges the agent by (daemon/report.py keeps the status file and the metrics).
 """
 
 from __future__ import annotations
