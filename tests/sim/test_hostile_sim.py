@@ -39,6 +39,7 @@ def test_only_the_honest_node_is_planned_and_each_lie_is_said(tmp_path: Path) ->
     done = sim(*HWPROV, "plan", "--json", "-f", str(compose), board=BOARD)
     assert done.returncode == 0, done.stderr
     plan = json.loads(done.stdout)
+    assert plan["schema"] == "hwprov.plan/v1"
     [logger] = plan["services"]
     assert [(d["host"], d["major"], d["minor"]) for d in logger["devices"]] == [
         ("/dev/ttyS1", 4, 65)

@@ -84,3 +84,13 @@ def test_migrated_corpus_services_keep_their_hardware_without_privileged(board: 
                 assert s["network_declared_after"] in (s["before"]["network"], None), where
                 assert s["after"]["network"] in (None, s["before"]["network"]), where
     assert migrated >= 30
+
+
+def test_migrate_json_names_its_schema_and_lists_each_service(tmp_path: Path) -> None:
+    compose = tmp_path / "docker-compose.yml"
+    compose.write_text("services:\n  bus:\n    image: busybox\n    privileged: true\n")
+    done = sim("hwprov", "migrate", "--json", "--no-probe", "-f", str(compose), board="rpi4b")
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["schema"] == "hwprov.migrate/v1"
+    assert [s["service"] for s in doc["services"]] == ["bus"]

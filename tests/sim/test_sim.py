@@ -44,7 +44,9 @@ def test_bme280_chip_id_and_absent_address_through_smbus2() -> None:
 def test_scan_json_on_the_pi() -> None:
     out = sim("hwprov", "scan", "--json")
     assert out.returncode == 0, out.stderr
-    hw = {h["name"]: h for h in json.loads(out.stdout)["hardware"]}
+    doc = json.loads(out.stdout)
+    assert doc["schema"] == "hwprov.scan/v1"
+    hw = {h["name"]: h for h in doc["hardware"]}
     assert sorted(hw) == [
         "gpiochip0",
         "gpiochip1",
@@ -78,7 +80,9 @@ for _ in range(6):
 def test_hotplug_reaches_a_pyudev_monitor_and_replug_works(running_sim, tmp_path: Path) -> None:
     s = running_sim(WATCH)
     assert s.line() == "ready"
-    nodes = Path(json.loads(s.ctl("status").stdout)["nodes"])
+    status = json.loads(s.ctl("status").stdout)
+    assert status["schema"] == "hwprov.sim/v1" and status["units"]["ftdi"] is False
+    nodes = Path(status["nodes"])
     for _ in range(3):
         assert s.ctl("plug", "ftdi").returncode == 0
         assert s.line() == "add /dev/ttyUSB0 0403"
@@ -171,6 +175,7 @@ def test_a_chip_added_on_a_known_bus_is_probed_again(running_sim) -> None:
     assert s.proc.stderr.readline().strip() == "# watching"
     assert s.ctl("i2c-add", "1", "0x77", "bmp280").returncode == 0
     change = json.loads(s.line())
+    assert change["schema"] == "hwprov.watch/v1"
     assert change["action"] == "change" and change["hardware"]["name"] == "i2c-1"
     models = {p["address"]: p["model"] for p in change["hardware"]["probed"]}
     assert models == {"0x44": "sht3x", "0x76": "bme280", "0x77": "bmp280"}

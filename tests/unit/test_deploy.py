@@ -4,11 +4,13 @@ no registry for its base)."""
 from __future__ import annotations
 
 import configparser
+import fnmatch
 import json
 import re
 from pathlib import Path
 
 from hwprov.compose.loader import load_project
+from hwprov.daemon.state import HEARTBEAT_S, STALE_AFTER_BEATS
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 
@@ -55,3 +57,43 @@ def test_the_systemd_unit_starts_reloads_and_restarts_hwprov() -> None:
     assert "docker.service" in unit["Unit"]["After"] and unit["Unit"]["Requires"]
     assert unit["Install"]["WantedBy"] == "multi-user.target"
     assert "HWPROV_COMPOSE_FILE=/etc/hwprov/docker-compose.yml" in service["Environment"]
+
+
+def test_the_image_is_healthy_while_hwprov_status_says_the_agent_is_up() -> None:
+    text = (DEPLOY / "Dockerfile").read_text().replace("\\\n", " ")
+    [check] = [line.split() for line in text.splitlines() if line.startswith("HEALTHCHECK")]
+    options = dict(o.removeprefix("--").split("=") for o in check[1:] if o.startswith("--"))
+    assert check[check.index("CMD") + 1 :] == ['["hwprov",', '"status"]']
+    # the start period covers at least one stale window: a slow coldplug is not "unhealthy"
+    assert options == {
+        "interval": "30s", "timeout": "10s", "start-period": "60s", "retries": "3"
+    }  # fmt: skip
+    assert int(options["start-period"].removesuffix("s")) >= HEARTBEAT_S * STALE_AFTER_BEATS
+
+
+def test_the_build_context_leaves_out_what_the_image_never_copies() -> None:
+    patterns = [
+        line.strip()
+        for line in (DEPLOY.parent / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    root = DEPLOY.parent
+
+    def ignored(rel: str) -> bool:
+        return any(fnmatch.fnmatch(rel, p) or fnmatch.fnmatch(rel, p.removeprefix("**/"))
+                   for p in patterns)  # fmt: skip
+
+    for heavy in (".git", ".venv", "agent/hwprov/__pycache__", "hwprov.egg-info"):
+        assert ignored(heavy), heavy
+    dockerfile = (DEPLOY / "Dockerfile").read_text()
+    copies = [line for line in dockerfile.splitlines() if line.startswith("COPY ")]
+    copied = [c for line in copies for c in re.findall(r"\$\{HWPROV_SRC\}/(\S+)", line)]
+    copied.append("deploy/no-release.yml")  # the release's compose file by default
+    assert {"agent", "plugins", "hw-fixtures", "README.md", "LICENSE", "pyproject.toml"} <= set(
+        copied
+    )
+    for rel in copied:
+        assert (root / rel).exists(), rel
+        assert not ignored(rel), f"{rel} is copied into the image but left out of the context"
+    for source in (root / "agent").rglob("*.py"):
+        assert not ignored(str(source.relative_to(root))), source

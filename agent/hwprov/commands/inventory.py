@@ -18,6 +18,7 @@ from hwprov.hardware.session import Session
 from hwprov.hardware.udev import next_burst, resync_reason
 from hwprov.planning.build import refusal_note
 from hwprov.records import Hardware, HardwareEvent, MonitorLost, UdevEvent, UntrustedUevent
+from hwprov.schemas import Schema, versioned
 
 
 def register(sub: Subparsers) -> None:
@@ -85,15 +86,20 @@ def print_table(hardware: Iterable[Hardware], out: TextIO) -> None:
 def run_scan(args: argparse.Namespace) -> int:
     session = scanned(args)
     if args.json:
-        doc = {
-            "hardware": [h.to_json() for h in session.hardware()],
-            "problems": [
-                {"plugin": p.plugin, "where": p.where, "error": p.error} for p in session.problems
-            ],
-            "refused": [
-                {"hardware": r.hardware.to_json(), "reason": r.reason} for r in session.refused()
-            ],
-        }
+        doc = versioned(
+            Schema.SCAN,
+            {
+                "hardware": [h.to_json() for h in session.hardware()],
+                "problems": [
+                    {"plugin": p.plugin, "where": p.where, "error": p.error}
+                    for p in session.problems
+                ],
+                "refused": [
+                    {"hardware": r.hardware.to_json(), "reason": r.reason}
+                    for r in session.refused()
+                ],
+            },
+        )
         json.dump(doc, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
@@ -107,9 +113,8 @@ def run_scan(args: argparse.Namespace) -> int:
 def _emit(change: HardwareEvent, as_json: bool) -> None:
     hw = change.hardware
     if as_json:
-        line = json.dumps(
-            {"time": time.time(), "action": str(change.action), "hardware": hw.to_json()}
-        )
+        doc = {"time": time.time(), "action": str(change.action), "hardware": hw.to_json()}
+        line = json.dumps(versioned(Schema.WATCH, doc))
     else:
         mark = {"add": "+", "remove": "-", "change": "~"}.get(change.action, "?")
         line = f"{mark} {hw.kind} {hw.name} {hw.node or '-'} {_summary(hw)}".rstrip()

@@ -16,6 +16,7 @@ from hwprov.compose.loader import load_project, load_project_text
 from hwprov.errors import HwprovError
 from hwprov.export.migrate import migrate, summary
 from hwprov.planning.build import build_plan
+from hwprov.schemas import Schema, versioned
 
 
 def register(sub: Subparsers) -> None:
@@ -53,7 +54,8 @@ def run(args: argparse.Namespace) -> int:
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
     if args.json:
-        json.dump([summary(m) for m in result.migrations], sys.stdout, indent=2)
+        doc = {"services": [summary(m) for m in result.migrations]}
+        json.dump(versioned(Schema.MIGRATE, doc), sys.stdout, indent=2)
         sys.stdout.write("\n")
     elif not result.migrations:
         print("nothing to migrate: no service is privileged", file=sys.stderr)

@@ -57,3 +57,15 @@ def unplug_option(
         "(default), or keep it stopped until the hardware is back; the label "
         "io.hwprov.on-unplug overrides this per service",
     )
+
+
+def status_file_option(parser: argparse.ArgumentParser) -> None:
+    """--status-file; None when not given, so `run`'s settings (and `status`'s
+    $HWPROV_STATUS_FILE) can fill it."""
+    parser.add_argument(
+        "--status-file",
+        type=Path,
+        metavar="PATH",
+        help="where hwprov run keeps its status (default: $HWPROV_STATUS_FILE, else "
+        "/run/hwprov/status.json)",
+    )

@@ -11,6 +11,7 @@ from typing import TextIO
 
 from hwprov.containers.outcome import Outcome
 from hwprov.plugins.host import Problem
+from hwprov.schemas import Schema, versioned
 
 
 def print_problems(problems: Iterable[Problem], out: TextIO = sys.stderr) -> None:
@@ -20,7 +21,7 @@ def print_problems(problems: Iterable[Problem], out: TextIO = sys.stderr) -> Non
 
 def print_outcome(o: Outcome, as_json: bool, out: TextIO = sys.stdout) -> None:
     if as_json:
-        print(json.dumps(o.to_json()), file=out)
+        print(json.dumps(versioned(Schema.APPLY, o.to_json())), file=out)
         return
     print(f"{o.service}: {o.action} {o.container or ''} {o.detail}".rstrip(), file=out)
     for d in o.differences:

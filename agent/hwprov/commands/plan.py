@@ -25,6 +25,7 @@ from hwprov.containers.reconciler import Reconciler
 from hwprov.planning.build import build_plan
 from hwprov.planning.plan import Plan, ServicePlan
 from hwprov.records import GrantMode
+from hwprov.schemas import Schema, versioned
 
 # apply's exit codes: what happened, for scripts and labs
 EXIT_OK = 0  # everything matches the plan (changed or not)
@@ -117,7 +118,7 @@ def _print_service(s: ServicePlan, out: TextIO) -> None:
 def run_plan(args: argparse.Namespace) -> int:
     _, plan = planned(args)
     if args.json:
-        json.dump(plan.to_json(), sys.stdout, indent=2)
+        json.dump(versioned(Schema.PLAN, plan.to_json()), sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
         print_plan(plan, sys.stdout)

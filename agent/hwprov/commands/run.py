@@ -5,20 +5,29 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hwprov.commands.options import (
     Subparsers,
     compose_options,
     grant_option,
     plugin_options,
+    status_file_option,
     unplug_option,
 )
 from hwprov.daemon.config import DEFAULT_FILE, resolve
 from hwprov.daemon.decisions import LOG_FORMATS, Decisions, logs_as_decisions
+from hwprov.daemon.listen import parse_listen
 from hwprov.daemon.loop import Daemon
+from hwprov.daemon.report import Report
 from hwprov.errors import HwprovError
 from hwprov.threads import SignalWake
+
+if TYPE_CHECKING:
+    from hwprov.daemon.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +61,13 @@ def register(sub: Subparsers) -> None:
         help="how long a replacement must stay up before the original is removed (default 500)",
     )
     p.add_argument("--log-format", choices=LOG_FORMATS, help="json (default) or text lines")
+    status_file_option(p)
+    p.add_argument(
+        "--metrics-listen",
+        metavar="ADDRESS",
+        help="serve Prometheus metrics at /metrics on HOST:PORT, PORT (127.0.0.1) or "
+        "unix:PATH (default: none)",
+    )
     p.set_defaults(func=run)
 
 
@@ -68,9 +84,16 @@ def run(args: argparse.Namespace) -> int:
             "on_unplug": args.on_unplug,
             "grant": args.grant,
             "log_format": args.log_format,
+            "status_file": args.status_file,
+            "metrics_listen": args.metrics_listen,
         },
     )
     emit = Decisions(config.log_format)
+    metrics = None
+    if config.metrics_listen:  # the client library is loaded only when metrics are asked for
+        from hwprov.daemon.metrics import Metrics
+
+        metrics = Metrics()
     daemon = Daemon(
         compose_file=config.compose_file,
         project=config.project,
@@ -82,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
         grant=config.grant,
         udev_buffer=config.udev_buffer_kib * 1024,
         emit=emit,
+        report=Report(config.status_file, metrics, default_unplug=config.on_unplug),
     )
     signal.signal(signal.SIGTERM, lambda *_: daemon.stop())
     signal.signal(signal.SIGINT, lambda *_: daemon.stop())
@@ -89,10 +113,28 @@ def run(args: argparse.Namespace) -> int:
     # One stream per format: from here on, errors and log records are decision lines too.
     with logs_as_decisions(emit), SignalWake(daemon.nudge):
         try:
-            return daemon.run()
+            with serving(config.metrics_listen, metrics) as where:
+                daemon.report.metrics_at = where  # with the port the kernel chose for 0
+                return daemon.run()
         except HwprovError as err:
             emit("error", error=str(err))
             return 2
         except Exception:
             log.critical("hwprov run failed", exc_info=True)
             return 1
+
+
+@contextmanager
+def serving(listen: str | None, metrics: Metrics | None) -> Iterator[str | None]:
+    """The metrics endpoint while the daemon runs, and where it listens (None: not asked)."""
+    if listen is None or metrics is None:
+        yield None
+        return
+    from hwprov.daemon.metricsserver import MetricsServer
+
+    server = MetricsServer(parse_listen(listen), metrics.registry)
+    log.info("metrics at %s/metrics", server.listen)
+    try:
+        yield str(server.listen)
+    finally:
+        server.close()

@@ -11,6 +11,7 @@ import sys
 from hwprov import threads
 from hwprov.commands.options import Subparsers
 from hwprov.errors import SimulatorError
+from hwprov.schemas import Schema, versioned
 from hwprov.sim.board import load_board
 from hwprov.sim.control import control_path, request
 from hwprov.sim.paths import fixtures_dir
@@ -98,7 +99,8 @@ def _control(p: argparse.ArgumentParser) -> None:
 def _print(reply: dict[str, object]) -> int:
     reply.pop("ok", None)
     reply.pop("env", None)
-    print(json.dumps(reply, indent=1, sort_keys=True))
+    body = json.loads(json.dumps(reply, sort_keys=True))  # sorted all the way down
+    print(json.dumps(versioned(Schema.SIM, body), indent=1))
     return 0
 
 

@@ -27,6 +27,7 @@ import ctypes.util
 import os
 import stat
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -253,6 +254,7 @@ class LiveGrants:
                 return Outcome(plan.service, name, OutcomeAction.UNCHANGED, note)
             if dry_run:
                 return Outcome(plan.service, name, OutcomeAction.WOULD_GRANT, note, changes)
+            began = time.monotonic_ns()
             try:
                 for path in sorted(set(have) - set(want)):
                     revoke(key[1], path, have[path].major, have[path].minor)
@@ -265,8 +267,9 @@ class LiveGrants:
                 del self._granted[old], self._who[old]
             self._granted[key] = want
             self._who[key] = (plan.service, name)
+            took = time.monotonic_ns() - began
         detail = f"live, no restart ({cgroups.host().how})" + (f"; {note}" if note else "")
-        return Outcome(plan.service, name, OutcomeAction.GRANTED, detail, changes)
+        return Outcome(plan.service, name, OutcomeAction.GRANTED, detail, changes, grant_ns=took)
 
     def revoke_gone(self, major: int, minor: int) -> list[Revocation]:
         """Take a removed device's node out of every container granted it live, now

@@ -14,7 +14,9 @@ from typing import Any
 
 import yaml
 
+from hwprov.daemon import statusfile
 from hwprov.daemon.decisions import LOG_FORMATS
+from hwprov.daemon.listen import parse_listen
 from hwprov.errors import HwprovError
 from hwprov.hardware.udev import RECEIVE_BUFFER
 from hwprov.records import GrantMode, UnplugPolicy
@@ -39,6 +41,8 @@ class Config:
     disable: tuple[str, ...] = ()
     log_format: str = "json"
     udev_buffer_kib: int = RECEIVE_BUFFER // 1024
+    status_file: Path = statusfile.DEFAULT
+    metrics_listen: str | None = None  # None: no metrics endpoint (opt-in)
 
 
 # Environment variable -> field, for the settings people set per device.
@@ -53,13 +57,20 @@ ENVIRONMENT = {
     "HWPROV_DISABLE": "disable",
     "HWPROV_LOG_FORMAT": "log_format",
     "HWPROV_UDEV_BUFFER_KIB": "udev_buffer_kib",
+    "HWPROV_STATUS_FILE": "status_file",
+    "HWPROV_METRICS_LISTEN": "metrics_listen",
 }
 FILE_KEYS = {f.name.replace("_", "-"): f.name for f in fields(Config)}
 
 
 def _value(name: str, raw: Any, source: str, key: str) -> Any:
-    if name == "compose_file":
+    if name in ("compose_file", "status_file"):
         return Path(str(raw))
+    if name == "metrics_listen" and raw is not None:
+        try:
+            return str(parse_listen(str(raw)))
+        except ValueError as err:
+            raise ConfigError(source, key, str(err)) from None
     if name in ("debounce_ms", "settle_ms"):
         try:
             value = float(raw)

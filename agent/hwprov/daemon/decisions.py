@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from hwprov.schemas import Schema, versioned
+
 LOG_FORMATS = ("json", "text")
 
 
@@ -32,7 +34,8 @@ class Decisions:
             parts = [f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in fields.items()]
             line = " ".join([time.strftime("%H:%M:%S"), event, *parts])
         else:
-            line = json.dumps({"ts": round(time.time(), 3), "event": event, **fields})
+            doc = {"ts": round(time.time(), 3), "event": event, **fields}
+            line = json.dumps(versioned(Schema.DECISION, doc))
         with self._lock:
             self.stream.write(line + "\n")
             self.stream.flush()

@@ -10,6 +10,9 @@ as it ended (converge.storming). What to reconcile after each
 burst is decided by `Converge` (daemon/converge.py); this module only wires the parts
 together and carries the decisions out. One thing does not wait for the loop: a removed node
 leaves live-granted containers as its uevent is read (daemon/revoker.py).
+
+Idle, the wait still ends every HEARTBEAT_S (10 s), to renew the heartbeat that `hwprov status`
+judges the agent by (daemon/report.py keeps the status file and the metrics).
 """
 
 from __future__ import annotations
@@ -40,7 +43,9 @@ from hwprov.daemon.converge import (
 )
 from hwprov.daemon.decisions import Decisions
 from hwprov.daemon.filewatch import FileWatch
+from hwprov.daemon.report import Report
 from hwprov.daemon.revoker import Revoker
+from hwprov.daemon.state import HEARTBEAT_S
 from hwprov.errors import EngineError, EngineNotFound, HwprovError, UdevError
 from hwprov.hardware.session import Session
 from hwprov.hardware.udev import (
@@ -91,6 +96,7 @@ class Daemon:
     grant: GrantMode = GrantMode.RECREATE
     udev_buffer: int = RECEIVE_BUFFER  # bytes
     emit: Decisions = field(default_factory=Decisions)
+    report: Report = field(default_factory=Report)  # the status file and metrics (none here)
     # Signal handlers and the watchers put wake-ups here; see `stop` and `reload`.
     wake: queue.Queue[object] = field(default_factory=queue.Queue, init=False)
     _last_pass_s: float = field(default=0.0, init=False)  # how long the last pass took
@@ -133,6 +139,7 @@ class Daemon:
                 live_grants=cgroups.host().how,
             )
             self._say_refused(session, set())
+            self.report.started(name, self.compose_file)
             converge = Converge()
             if ready:
                 ready()
@@ -140,8 +147,11 @@ class Daemon:
                 if converge.due() == Pass.FULL:
                     self._pass(converge, Pass.FULL, session, project, reconciler, timers)
                 threads.take_signals()  # whatever left them blocked, the wait takes them
+                # the heartbeat: renewed at every wake, and at least every HEARTBEAT_S idle
+                self.report.beat(session.hardware())
                 asked = time.monotonic()
-                items = next_burst(self.wake, self.debounce_s) or []
+                items = next_burst(self.wake, self.debounce_s, HEARTBEAT_S) or []
+                self.report.received(items)
                 waited = time.monotonic() - asked
                 storm = storming(items, waited, self._last_pass_s)
                 if storm and not any(i in URGENT for i in items):
@@ -151,6 +161,7 @@ class Daemon:
                     )
                 if Wake.STOP in items:
                     self.emit("stopping")
+                    self.report.stopped()
                     return 0
                 lost = next((i for i in items if isinstance(i, MonitorLost)), None)
                 for u in (i for i in items if isinstance(i, UntrustedUevent)):
@@ -244,6 +255,7 @@ class Daemon:
             hw = change.hardware
             self.emit(str(change.action), hardware=hw.id, kind=hw.kind, node=hw.node)
         count = Counter(change.action for change in changes)
+        self.report.resynced()
         self.emit(
             "resync",
             reason=why,
@@ -283,6 +295,7 @@ class Daemon:
         except EngineError as err:
             retry_in = converge.broke(kind, err)
             event = "container-vanished" if isinstance(err, EngineNotFound) else "engine-down"
+            self.report.engine_broke(event, err)
             self.emit(event, error=str(err), retry_in_s=retry_in)
             if retry_in is not None:
                 self._later(retry_in, Wake.RETRY, timers)
@@ -293,7 +306,9 @@ class Daemon:
             if since_ns is not None and outcome.engine_called_ns is not None:
                 fields["uevent_to_create_ms"] = _ms(outcome.engine_called_ns - since_ns)
             self.emit(str(outcome.action), **fields)
-        for follow in converge.done(plan, selected, outcomes):
+        follows = converge.done(plan, selected, outcomes)
+        self.report.passed(plan, selected, outcomes, converge.failed, since_ns, time.monotonic_ns())
+        for follow in follows:
             if isinstance(follow, GaveUp):
                 # Until the next hardware or compose change, or a new container of the service.
                 self.emit(
