@@ -17,6 +17,8 @@ from hwprov.containers import livegrant
 from hwprov.containers.livegrant import LiveGrantError, LiveGrants
 from hwprov.containers.outcome import OutcomeAction
 from hwprov.daemon.decisions import Decisions
+from hwprov.daemon.metrics import Metrics
+from hwprov.daemon.report import Report
 from hwprov.daemon.revoker import Revoker
 from hwprov.planning.plan import PlannedDevice, ServicePlan
 from hwprov.records import Action, UdevDevice, UdevEvent
@@ -149,7 +151,8 @@ def test_the_revoker_says_what_it_took_and_how_long_after_the_uevent(
     live = LiveGrants()
     live.sync(plan("logger", (nodes[GPS], "/dev/gps")), attrs("a", 10), False)
     out = io.StringIO()
-    revoker = Revoker(live, Decisions(stream=out))
+    metrics = Metrics()
+    revoker = Revoker(live, Decisions(stream=out), Report(metrics=metrics))
     revoker.start()
     try:
         added = UdevEvent(Action.ADD, removed(GPS).device, 1)
@@ -164,3 +167,7 @@ def test_the_revoker_says_what_it_took_and_how_long_after_the_uevent(
     )  # fmt: skip
     assert line["uevent_to_revoke_ms"] >= 0
     assert [c[0] for c in calls.done] == ["grant", "revoke"]
+    sample = metrics.registry.get_sample_value
+    assert sample("hwprov_live_revokes_total", {"result": "revoked"}) == 1
+    assert sample("hwprov_live_revokes_total", {"result": "failed"}) == 0
+    assert sample("hwprov_uevent_to_revoke_seconds_count") == 1

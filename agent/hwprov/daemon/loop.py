@@ -118,7 +118,7 @@ class Daemon:
         reconciler = Reconciler(
             engine, name, HostPaths.from_environment(), self.settle_s, self.on_unplug, self.grant
         )
-        revoker = Revoker(reconciler.live, self.emit)
+        revoker = Revoker(reconciler.live, self.emit, self.report)
         revoker.start()
         monitor = session.monitor(events=self.wake, buffer=self.udev_buffer, on_remove=revoker.put)
         monitor.start()  # listen before enumerating, so nothing plugged in between is lost

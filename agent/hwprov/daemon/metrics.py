@@ -17,6 +17,7 @@ from hwprov.records import GrantMode
 PLUG_TO_READY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 LIVE_GRANT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 ENGINE_ERRORS = ("engine-down", "container-vanished")  # the decision lines that say them
+REVOKE_RESULTS = ("revoked", "failed")
 
 
 class Metrics:
@@ -64,6 +65,19 @@ class Metrics:
             buckets=LIVE_GRANT_BUCKETS,
             registry=r,
         )
+        self._revokes = Counter(
+            "hwprov_live_revokes",
+            "Nodes taken out of live-granted containers as their device's remove was read "
+            "(daemon/revoker.py), by result.",
+            ["result"],
+            registry=r,
+        )
+        self._uevent_to_revoke = Histogram(
+            "hwprov_uevent_to_revoke_seconds",
+            "From a remove uevent off the socket to its node revoked in a live-granted container.",
+            buckets=LIVE_GRANT_BUCKETS,
+            registry=r,
+        )
         ProcessCollector(registry=r)  # process_*: CPU, memory, open files, start time
         # Every series there from the start, at zero: a rate() needs the point before the first.
         for action in OutcomeAction:
@@ -72,6 +86,8 @@ class Metrics:
             self._engine_errors.labels(error)
         for mode in GrantMode:
             self._plug_to_ready.labels(str(mode))
+        for result in REVOKE_RESULTS:
+            self._revokes.labels(result)
 
     def decision(self, action: OutcomeAction) -> None:
         self._decisions.labels(str(action)).inc()
@@ -91,3 +107,8 @@ class Metrics:
 
     def live_grant(self, seconds: float) -> None:
         self._live_grant.observe(seconds)
+
+    def revoke(self, failed: bool, seconds: float | None) -> None:
+        self._revokes.labels("failed" if failed else "revoked").inc()
+        if seconds is not None and not failed:
+            self._uevent_to_revoke.observe(seconds)

@@ -68,6 +68,12 @@ class Report:
         received = sum(isinstance(i, UdevEvent) for i in items)
         self.metrics.uevents(received, sum(isinstance(i, UntrustedUevent) for i in items))
 
+    def revoked(self, failed: bool, seconds: float | None) -> None:
+        """From the revoker's thread: one node taken (or not) as its device's remove was read.
+        Only metrics: the status file is the main loop's, and the pass that follows renews it."""
+        if self.metrics is not None:
+            self.metrics.revoke(failed, seconds)
+
     def resynced(self) -> None:
         if self.metrics is not None:
             self.metrics.resync()

@@ -17,6 +17,7 @@ import time
 from hwprov import threads
 from hwprov.containers.livegrant import LiveGrants
 from hwprov.daemon.decisions import Decisions
+from hwprov.daemon.report import Report
 from hwprov.records import Action, UdevEvent
 
 log = logging.getLogger(__name__)
@@ -27,9 +28,10 @@ REVOKE_FAILED = "revoke-failed"
 
 
 class Revoker:
-    def __init__(self, live: LiveGrants, emit: Decisions) -> None:
+    def __init__(self, live: LiveGrants, emit: Decisions, report: Report | None = None) -> None:
         self.live = live
         self.emit = emit
+        self.report = report or Report()
         self._removes: queue.SimpleQueue[UdevEvent | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="hwprov-revoke", daemon=True)
 
@@ -65,10 +67,10 @@ class Revoker:
                 "node": r.path,
                 "device": f"{r.major}:{r.minor}",
             }
-            if event.received_ns:
-                fields["uevent_to_revoke_ms"] = round(
-                    (time.monotonic_ns() - event.received_ns) / 1e6, 2
-                )
+            took = (time.monotonic_ns() - event.received_ns) / 1e9 if event.received_ns else None
+            if took is not None:
+                fields["uevent_to_revoke_ms"] = round(took * 1000, 2)
+            self.report.revoked(r.error is not None, took)
             if r.error is None:
                 self.emit(REVOKED, **fields)
             else:
