@@ -2,8 +2,9 @@
 
 Everything that can wake the daemon (udev events, the udev monitor's loss, a compose file
 edit, SIGHUP, SIGTERM, an engine retry timer, a container start) lands in one queue, and the
-loop blocks on it: idle costs no CPU. A lost monitor or SIGHUP is a resync: a new monitor, a
-fresh enumeration diffed against the inventory, then a full pass. A burst is taken whole: the
+loop blocks on it: idle costs no CPU (under systemd's watchdog it turns every half
+WatchdogSec to feed it, daemon/notify.py). A lost monitor or SIGHUP is a resync: a new
+monitor, a fresh enumeration diffed against the inventory, then a full pass. A burst is taken whole: the
 first event is handled at once, with whatever queued behind it; in a storm (events piling up
 while a pass swapped containers) the rest is gathered until it goes quiet and planned once,
 as it ended (converge.storming). What to reconcile after each
@@ -39,6 +40,7 @@ from hwprov.daemon.converge import (
 )
 from hwprov.daemon.decisions import Decisions
 from hwprov.daemon.filewatch import FileWatch
+from hwprov.daemon.notify import ServiceNotify
 from hwprov.errors import EngineError, EngineNotFound, HwprovError, UdevError
 from hwprov.hardware.session import Session
 from hwprov.hardware.udev import (
@@ -119,6 +121,7 @@ class Daemon:
         )
         engine_watch.start()
         timers: list[threading.Timer] = []
+        notify = ServiceNotify()
         try:
             session.coldplug(monitor)
             self.emit(
@@ -135,9 +138,12 @@ class Daemon:
             while True:
                 if converge.due() == Pass.FULL:
                     self._pass(converge, Pass.FULL, session, project, reconciler, timers)
+                notify.turn()  # the first: READY=1, coldplug and the first pass are done
                 threads.take_signals()  # whatever left them blocked, the wait takes them
                 asked = time.monotonic()
-                items = next_burst(self.wake, self.debounce_s) or []
+                wake_every = notify.wake_every_s
+                while (items := next_burst(self.wake, self.debounce_s, wake_every)) is None:
+                    notify.turn()  # idle, not stuck: the watchdog's feed
                 waited = time.monotonic() - asked
                 storm = storming(items, waited, self._last_pass_s)
                 if storm and not any(i in URGENT for i in items):
@@ -197,6 +203,7 @@ class Daemon:
                     since = min(received) if received and not storm and why is None else None
                     self._pass(converge, Pass.CHANGED, session, project, reconciler, timers, since)
         finally:
+            notify.stopping()
             for timer in timers:
                 timer.cancel()
             engine_watch.stop()
