@@ -1,5 +1,5 @@
-"""The deployment artefacts say what docs/deploy.md says they do (the image is not built here:
-no registry for its base)."""
+"""The deployment artefacts say what docs/deploy.md says they do (the image is built in
+tests/engine/test_image.py, on a base made offline)."""
 
 from __future__ import annotations
 
@@ -33,8 +33,14 @@ def test_the_balena_snippet_has_each_setting_hwprov_relies_on_and_no_more() -> N
 def test_the_image_installs_hwprov_and_runs_the_agent_on_the_baked_in_project() -> None:
     text = (DEPLOY / "Dockerfile").read_text()
     lines = [line.strip() for line in text.splitlines() if line.strip() and line[0] != "#"]
-    assert lines[0].startswith("FROM python:3.11")
-    assert "RUN pip install --no-cache-dir ." in lines
+    # The base is a build argument: the registry's by default, one made offline otherwise
+    # (tests/engine/test_image.py builds on that one).
+    assert lines[0] == "ARG BASE=python:3.11-slim-bookworm" and lines[1] == "FROM ${BASE}"
+    assert "RUN python3 -m venv /opt/hwprov/venv" in lines
+    assert "then pip install --no-cache-dir --no-index --find-links wheels hwprov; \\" in lines
+    assert "else pip install --no-cache-dir .; \\" in lines
+    wheels = re.search(r"ARG WHEELS=\$\{HWPROV_SRC\}/(\S+)", text)
+    assert wheels is not None and (DEPLOY.parent / wheels.group(1)).is_dir()
     entrypoint = next(line for line in lines if line.startswith("ENTRYPOINT"))
     assert json.loads(entrypoint.removeprefix("ENTRYPOINT ")) == ["hwprov", "run"]
     assert "ENV HWPROV_COMPOSE_FILE=/etc/hwprov/docker-compose.yml" in lines
