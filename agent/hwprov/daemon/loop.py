@@ -2,14 +2,16 @@
 
 Everything that can wake the daemon (udev events, the udev monitor's loss, a compose file
 edit, SIGHUP, SIGTERM, an engine retry timer, a container start) lands in one queue, and the
-loop blocks on it: idle costs no CPU (under systemd's watchdog it turns every half
-WatchdogSec to feed it, daemon/notify.py). A lost monitor or SIGHUP is a resync: a new
-monitor, a fresh enumeration diffed against the inventory, then a full pass. A burst is taken whole: the
+loop blocks on it: idle costs no CPU. A lost monitor or SIGHUP is a resync: a new monitor, a
+fresh enumeration diffed against the inventory, then a full pass. A burst is taken whole: the
 first event is handled at once, with whatever queued behind it; in a storm (events piling up
 while a pass swapped containers) the rest is gathered until it goes quiet and planned once,
 as it ended (converge.storming). What to reconcile after each
 burst is decided by `Converge` (daemon/converge.py); this module only wires the parts
 together and carries the decisions out.
+
+Under systemd's watchdog the wait is bounded: the loop turns at least every half WatchdogSec
+to feed it (daemon/notify.py).
 """
 
 from __future__ import annotations
