@@ -8,7 +8,7 @@
 # Not part of the suite: the only real device this machine kind has is the kernel console's
 # ttyS0 (bound into the container; hwprov only makes nodes of it, nothing opens it), the
 # container's cgroups are made in the host's own hierarchies (nested below this shell's, and
-# removed after), and it takes 2 min 14 s with the root filesystem built (kept in .image/
+# removed after), and it takes about 2 min, the root filesystem built once (kept in .image/
 # after). Run it as root on a host that is not systemd-booted (this one), under the engine
 # lock where others share the machine.
 set -euo pipefail

@@ -25,6 +25,9 @@ sleep 6
 say "shipped unit: containers started under a running hwprov"
 systemctl show hwprov -p Type -p NotifyAccess -p WatchdogUSec -p ActiveState -p SubState -p NRestarts -p CapabilityBoundingSet
 grep -E "^(CapBnd|NoNewPrivs|Seccomp)" /proc/$(systemctl show -p MainPID --value hwprov)/status
+# whether systemd here enforces device policies (DeviceAllow=, PrivateDevices=): it does only
+# where it manages the devices controller, i.e. the unit has a cgroup of its own there
+grep -E ":devices:" /proc/$(systemctl show -p MainPID --value hwprov)/cgroup
 last 8
 check() {
   for c in hw-live-1 hw-recreated-1; do
