@@ -12,6 +12,7 @@ APT_PACKAGES=(
     iproute2 util-linux                 # ip netns, unshare, nsenter
     podman                              # a real CDI consumer (4.3.1: reads cdiVersion <= 0.5.0)
     udev systemd                        # udevadm test, systemd-sysusers: the host check of udev/
+    mmdebstrap                          # the offline base image (scripts/base-image.sh)
 )
 
 missing=()

@@ -46,6 +46,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, b"OK", "text/plain")
         elif path.endswith("/containers/json"):
             time.sleep(stub.list_delay_s)  # a slow engine keeps the daemon inside a pass
+            if not stub.open.is_set():  # a stuck one keeps it there until the test opens it
+                stub.stuck.set()
+                stub.open.wait()
             self._json([])
         elif path.endswith("/events"):
             self._events()
@@ -79,6 +82,10 @@ class StubEngine:
         self.list_delay_s = list_delay_s
         self.calls: list[str] = []
         self.lock = threading.Lock()
+        # Cleared: listings hang (`stuck` is set once one does) until it is set again.
+        self.open = threading.Event()
+        self.open.set()
+        self.stuck = threading.Event()
         self.stopping, self._stop_w = os.pipe()
         self._server = _Server(str(path), _Handler)
         self._server.stub = self
@@ -98,6 +105,7 @@ class StubEngine:
         self, kind: type[BaseException] | None, err: BaseException | None, tb: TracebackType | None
     ) -> None:
         os.write(self._stop_w, b"x")  # ends the event streams still open
+        self.open.set()
         self._server.shutdown()
         self._thread.join(timeout=5)
         self._server.server_close()

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from hwprov.containers import cgroups, livegrant
@@ -143,3 +147,27 @@ def test_the_bpf_syscall_number_follows_the_userland_not_the_kernel() -> None:
     assert syscall_number("aarch64", 32) == 386  # 32-bit Raspberry Pi OS on a 64-bit kernel
     assert syscall_number("armv7l", 32) == 386
     assert syscall_number("mips", 32) is None
+
+
+def test_a_namespace_hwprov_may_not_open_fails_the_grant_not_the_agent(tmp_path: Path) -> None:
+    # A process without CAP_SYS_PTRACE may not open the mount namespace of one with more
+    # capabilities than its own (this test's, as a container's init has): EACCES, which must
+    # come out as the grant's error, as any other reason a grant cannot be made.
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root and setpriv (util-linux)")
+    helper = tmp_path / "grant.py"
+    helper.write_text(
+        "import sys\n"
+        "from hwprov.containers import livegrant\n"
+        "try:\n"
+        "    livegrant.revoke(int(sys.argv[1]), '/dev/hwprov-none', 1, 3)\n"
+        "except livegrant.LiveGrantError as err:\n"
+        "    print(err)\n"
+    )
+    out = subprocess.run(
+        ["setpriv", "--bounding-set=-sys_ptrace", sys.executable, str(helper), str(os.getpid())],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith(f"unlink /dev/hwprov-none in container process {os.getpid()}:")
+    assert "Permission denied" in out.stdout, out.stdout

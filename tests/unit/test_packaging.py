@@ -29,7 +29,8 @@ BOARDS = ROOT / "hw-fixtures"
 def image_sources() -> list[str]:
     """The files and folders deploy/Dockerfile copies from the source tree, in its order."""
     text = (ROOT / "deploy" / "Dockerfile").read_text()
-    return re.findall(r"\$\{HWPROV_SRC\}/(\S+)", text)
+    copies = "\n".join(re.findall(r"^COPY .*$", text, re.MULTILINE))
+    return re.findall(r"\$\{HWPROV_SRC\}/(\S+)", copies)
 
 
 @pytest.fixture

@@ -115,7 +115,13 @@ def _in_child(
 ) -> None:
     """Change the container's cgroup, then do one node operation inside its mount namespace."""
     libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-    ns = os.open(f"/proc/{pid}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        ns = os.open(f"/proc/{pid}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as err:
+        # EACCES without CAP_SYS_PTRACE, when the container process has capabilities hwprov
+        # lacks (seen under the hardened systemd unit with it taken away): this service's
+        # grant fails, the agent goes on.
+        raise LiveGrantError(f"{action} {path} in container process {pid}: {err}") from err
     read_end, write_end = os.pipe()
     child = os.fork()
     if child == 0:  # pragma: no cover - runs in the forked child

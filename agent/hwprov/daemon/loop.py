@@ -12,7 +12,8 @@ together and carries the decisions out. One thing does not wait for the loop: a 
 leaves live-granted containers as its uevent is read (daemon/revoker.py).
 
 Idle, the wait still ends every HEARTBEAT_S (10 s), to renew the heartbeat that `hwprov status`
-judges the agent by (daemon/report.py keeps the status file and the metrics).
+judges the agent by (daemon/report.py keeps the status file and the metrics), and under
+systemd's watchdog at least every half WatchdogSec, to feed it (daemon/notify.py).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from hwprov.daemon.converge import (
 )
 from hwprov.daemon.decisions import Decisions
 from hwprov.daemon.filewatch import FileWatch
+from hwprov.daemon.notify import ServiceNotify
 from hwprov.daemon.report import Report
 from hwprov.daemon.revoker import Revoker
 from hwprov.daemon.state import HEARTBEAT_S
@@ -129,6 +131,7 @@ class Daemon:
         )
         engine_watch.start()
         timers: list[threading.Timer] = []
+        notify = ServiceNotify()
         try:
             session.coldplug(monitor)
             self.emit(
@@ -146,11 +149,15 @@ class Daemon:
             while True:
                 if converge.due() == Pass.FULL:
                     self._pass(converge, Pass.FULL, session, project, reconciler, timers)
+                notify.turn()  # the first: READY=1, coldplug and the first pass are done
                 threads.take_signals()  # whatever left them blocked, the wait takes them
                 # the heartbeat: renewed at every wake, and at least every HEARTBEAT_S idle
                 self.report.beat(session.hardware())
                 asked = time.monotonic()
-                items = next_burst(self.wake, self.debounce_s, HEARTBEAT_S) or []
+                wake_every = min(HEARTBEAT_S, notify.wake_every_s or HEARTBEAT_S)
+                while (items := next_burst(self.wake, self.debounce_s, wake_every)) is None:
+                    notify.turn()  # idle, not stuck: the watchdog's feed
+                    self.report.beat(session.hardware())  # and the heartbeat
                 self.report.received(items)
                 waited = time.monotonic() - asked
                 storm = storming(items, waited, self._last_pass_s)
@@ -212,6 +219,7 @@ class Daemon:
                     since = min(received) if received and not storm and why is None else None
                     self._pass(converge, Pass.CHANGED, session, project, reconciler, timers, since)
         finally:
+            notify.stopping()
             for timer in timers:
                 timer.cancel()
             engine_watch.stop()
