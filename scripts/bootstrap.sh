@@ -12,6 +12,7 @@ APT_PACKAGES=(
     iproute2 util-linux                 # ip netns, unshare, nsenter
     podman                              # a real CDI consumer (4.3.1: reads cdiVersion <= 0.5.0)
     udev systemd                        # udevadm test, systemd-sysusers: the host check of udev/
+    openssh-server                      # the labgrid places' sshd (lab/privatelab.py runs its own)
 )
 
 missing=()
@@ -31,7 +32,7 @@ want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
 if [[ ! -x .venv/bin/python || "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
     echo "bootstrap: preparing .venv"
     python3 -m venv .venv
-    .venv/bin/pip install -q --disable-pip-version-check -e '.[sim,test]'
+    .venv/bin/pip install -q --disable-pip-version-check -e '.[sim,test,lab]'
     # A real third-party plugin, installed the way users install one.
     if [[ -d tests/plugins ]]; then
         for d in tests/plugins/*/; do

@@ -9,7 +9,7 @@ import time
 
 import pytest
 from conftest import Hil
-from hilkit import SERVICE_OF_KIND, Agent, compose, leftovers, name, view, wait_for
+from hilkit import SERVICE_OF_KIND, Agent, View, compose, leftovers, name, view, wait_for
 
 from lab.bench import Unit
 
@@ -46,6 +46,20 @@ def lacks_nodes(hil: Hil, service: str, nodes: list[str]) -> bool:
 
 def settled(hil: Hil) -> bool:
     return not leftovers(hil.client)
+
+
+def current(hil: Hil, service: str) -> View | None:
+    """The service's container once it is not being swapped (view() says None meanwhile:
+    on a labgrid place each check takes an SSH round trip, so one may land mid-swap)."""
+    found: View | None = None
+
+    def readable() -> bool:
+        nonlocal found
+        found = view(hil.client, name(service))
+        return found is not None
+
+    wait_for(readable)
+    return found
 
 
 # -- the scenarios ---------------------------------------------------------------------------
@@ -130,7 +144,7 @@ def test_usb_re_enumeration_to_a_new_node_is_followed(hil: Hil) -> None:
     took = wait_for(lambda: has_nodes(hil, "serial", held + again) and settled(hil))
     assert took is not None, f"{view(hil.client, SERIAL)} want {held + again}"
     hil.record(f"re-enumerated {first.id} {alone} -> {again}", took)
-    v = view(hil.client, SERIAL)
+    v = current(hil, "serial")
     assert v is not None and set(alone) <= set(v.nodes)  # the old name is the other one now
 
 
@@ -233,18 +247,18 @@ def test_a_service_migrated_off_privileged_keeps_working(hil: Hil) -> None:
     hil.bench.boot(all_attached=True)
     hil.compose_file = hil.workdir / "docker-compose.yml"
     hil.compose_file.write_text(legacy)
-    planned = hil.bench.run(["hwprov", "plan", "--json", "-f", str(hil.compose_file)])
+    there = hil.bench.put(hil.compose_file)
+    planned = hil.bench.run(["hwprov", "plan", "--json", "-f", there])
     assert planned.returncode == 0, planned.stderr
-    import json
-
     before = {d["host"] for d in json.loads(planned.stdout)["services"][0]["devices"]}
-    migrated = hil.bench.run(["hwprov", "migrate", "--write", "-f", str(hil.compose_file)])
+    migrated = hil.bench.run(["hwprov", "migrate", "--write", "-f", there])
     assert migrated.returncode == 0, migrated.stderr
+    hil.bench.get(there, hil.compose_file)
     assert "privileged" not in hil.compose_file.read_text().replace("was privileged", "")
     compose(hil.bench, hil.compose_file, "up", "-d")
     hil.agent = Agent.start(hil.bench, hil.compose_file)
     took = wait_for(lambda: has_nodes(hil, "legacy", sorted(before)) and settled(hil))
     assert took is not None, (before, view(hil.client, name("legacy")))
     hil.record(f"migrated service got {len(before)} nodes", took)
-    v = view(hil.client, name("legacy"))
+    v = current(hil, "legacy")
     assert v is not None and not v.privileged and set(v.nodes) == before
