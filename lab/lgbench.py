@@ -8,7 +8,8 @@ interface, with everything reached through the place's own drivers.
 - scenario files are copied to the device and back (`put` / `get`);
 - units are attached by the PowerProtocol driver named after them: labgrid's USBPowerDriver
   (uhubctl) for USB units, hwprov's own (lab/lgdrivers.py) for I2C chips, gpio-sim banks and
-  Bluetooth; on a place whose device is a simulated board, by `hwprov sim` there.
+  Bluetooth; on a place whose device is a simulated board, USB units the same way (the lab
+  host's hub ports power them, lab/simhub.py) and the rest by `hwprov sim` there.
 
 What the env file holds is in docs/hil.md; lab/privatelab.py writes one for a simulated place.
 """
@@ -129,6 +130,8 @@ class LabgridBench:
             return
         for unit in self._units.values():
             driver = self._power(unit.id)
+            if driver is None:
+                raise LookupError(f"{self.name}: no PowerProtocol driver named {unit.id}")
             if all_attached or unit.at_boot:
                 driver.on()
             else:
@@ -144,19 +147,25 @@ class LabgridBench:
             self.boot()
 
     def _power(self, unit: str) -> Any:
+        """The unit's PowerProtocol driver (USBPowerDriver, hwprov's), or None."""
         from labgrid.protocol import PowerProtocol
 
-        return self.target.get_driver(PowerProtocol, name=unit)
+        return self._optional(PowerProtocol, unit)
 
     def plug(self, unit: str) -> list[str]:
         with self._drivers:
             return self._plug(unit)
 
     def _plug(self, unit: str) -> list[str]:
-        if self.sim is not None:
-            return [n for n in self.sim.plug(unit) if not n.startswith("/dev/bus/")]
         driver = self._power(unit)
+        if driver is None and self.sim is not None:  # no power switch: the board plugs it
+            return [n for n in self.sim.plug(unit) if not n.startswith("/dev/bus/")]
+        if driver is None:
+            raise LookupError(f"{self.name}: no PowerProtocol driver named {unit} in the env")
         driver.on()
+        if self.sim is not None:
+            nodes = self.sim.status()["nodes_of"].get(unit, [])
+            return [str(n) for n in nodes if not str(n).startswith("/dev/bus/")]
         if isinstance(driver, HwprovGpioSimDriver):
             return [driver.node()]  # gpio-sim numbers the chip when it goes live
         declared = self._units[unit].nodes
@@ -166,10 +175,13 @@ class LabgridBench:
 
     def unplug(self, unit: str) -> None:
         with self._drivers:
-            if self.sim is not None:
+            driver = self._power(unit)
+            if driver is None and self.sim is not None:
                 self.sim.unplug(unit)
+            elif driver is None:
+                raise LookupError(f"{self.name}: no PowerProtocol driver named {unit} in the env")
             else:
-                self._power(unit).off()
+                driver.off()
 
     def i2c_add(self, slot: I2CSlot) -> None:
         if self.sim is not None:

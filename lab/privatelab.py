@@ -10,7 +10,13 @@ starts, in a private folder:
   board. Nothing under /etc/ssh or ~/.ssh is read or written: clients get the key and the
   options on their command line (labgrid's SSHDriver runs ssh with `-F none`);
 - per place, the device's engine (a private dockerd) and a simulated board's control socket;
-- a labgrid coordinator and one exporter publishing each place's NetworkService;
+- per place, a switchable USB hub on the lab host whose ports power the board's USB units
+  (lab/simhub.py): the exporter runs under umockdev-run, which shows it the hubs in udev, and
+  the lab host's `uhubctl` switches the simulated board's units;
+- a labgrid coordinator and one exporter (`lab-host-1`) publishing each place's
+  NetworkService and one USBPowerPort per USB unit. labgrid reaches the exporter's host (for
+  uhubctl) with `ssh lab-host-1`: an `ssh` first on the command's PATH adds the lab's own
+  config (`-F`), which says where that is, with which key and host key;
 - the places, `hwprov-1` ... `hwprov-N`, tagged `bench=hwprov board=B`;
 
 then runs COMMAND with LG_COORDINATOR and HWPROV_LAB_ENV (the env file, hwprov-lab.yaml)
@@ -36,9 +42,13 @@ from pathlib import Path
 
 import yaml
 from hwprov.sandbox.dockerd import PrivateEngine
+from hwprov.sim.board import Board, load_board
+
+from lab.simhub import Hub, describe, port_of, save
 
 ROOT = Path(__file__).resolve().parents[1]
 SSHD = Path("/usr/sbin/sshd")
+EXPORTER_HOST = "lab-host-1"  # the exporter's name, and its host's in the lab's ssh config
 READY_S = 30.0
 
 
@@ -88,14 +98,44 @@ def sshd_config(folder: Path, port: int) -> str:
     ])  # fmt: skip
 
 
-def env_file(folder: Path, key: Path, board: str) -> dict[str, object]:
+def usb_units(board: Board) -> dict[str, int]:
+    """The board's USB units, by the hub port each hangs on."""
+    ports: dict[str, int] = {}
+    for unit in board.units:
+        top = board.unit_devices(unit)[0]
+        if top.subsystem == "usb":
+            ports[unit] = port_of(top.path, len(ports) + 1)
+    return ports
+
+
+def ssh_config(folder: Path, port: int) -> str:
+    """Only for labgrid's connection to the exporter's host (its SSHDriver says -F none)."""
+    return "\n".join([
+        f"Host {EXPORTER_HOST}",
+        "  HostName 127.0.0.1",
+        f"  Port {port}",
+        "  User root",
+        f"  IdentityFile {folder}/client_key",
+        "  IdentitiesOnly yes",
+        f"  HostKeyAlias {EXPORTER_HOST}",
+        f"  UserKnownHostsFile {folder}/known_hosts",
+        "  StrictHostKeyChecking yes",
+        "",
+    ])  # fmt: skip
+
+
+def env_file(folder: Path, key: Path, board: str, usb: dict[str, int]) -> dict[str, object]:
     """The env file of a place of this lab: the place from $LG_PLACE (the lab-job script sets
-    it to the place its reservation got), its device's folder from the same name."""
+    it to the place its reservation got), its device's folder from the same name; a
+    USBPowerDriver per USB unit, bound to the place's USBPowerPort of that unit."""
     place = f"{folder}/places/$LG_PLACE"
     venv = Path(sys.executable).parent
+    power = [{"USBPowerDriver": {"name": unit, "bindings": {"hub": f"{unit}-port"}}}
+             for unit in usb]  # fmt: skip
     return {
         # By module name: the bench imports the same module, and a class registers once.
         "imports": ["lab.lgdrivers"],
+        "tools": {"uhubctl": str(folder / "bin" / "uhubctl")},
         "targets": {
             "main": {
                 "resources": [
@@ -112,6 +152,7 @@ def env_file(folder: Path, key: Path, board: str) -> dict[str, object]:
                 "drivers": [
                     {"SSHDriver": {"keyfile": str(key)}},
                     {"HwprovSimBoardDriver": {"hwprov": str(venv / "hwprov")}},
+                    *power,
                 ],
             }
         },
@@ -128,6 +169,7 @@ class PrivateLab:
     def __init__(self, folder: Path, places: int, board: str) -> None:
         self.folder = folder
         self.board = board
+        self.usb = usb_units(load_board(board))
         self.places = [
             Place(f"hwprov-{i}", f"hwprov-bench-{i}", folder / "places" / f"hwprov-{i}")
             for i in range(1, places + 1)
@@ -166,7 +208,11 @@ class PrivateLab:
             subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(ssh / key)],
                            check=True)  # fmt: skip
         shutil.copy(ssh / "client_key.pub", ssh / "authorized_keys")
+        host_key = (ssh / "host_key.pub").read_text().split()
+        (ssh / "known_hosts").write_text(f"{EXPORTER_HOST} {host_key[0]} {host_key[1]}\n")
         (ssh / "sshd_config").write_text(sshd_config(ssh, self.ssh_port))
+        (ssh / "ssh_config").write_text(ssh_config(ssh, self.ssh_port))
+        self._tools(ssh)
         Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege-separation folder
         sshd = self._start("sshd", [str(SSHD), "-D", "-e", "-f", str(ssh / "sshd_config")])
         wait_for_port(self.ssh_port, sshd, "sshd", self.folder / "sshd.log")
@@ -176,31 +222,57 @@ class PrivateLab:
             engine.start()
             self._engines.append(engine)
         bin_ = Path(sys.executable).parent
-        host, _, port = self.coordinator.partition(":")
+        port = self.coordinator.rpartition(":")[2]
         coordinator = self._start(
             "coordinator", [str(bin_ / "labgrid-coordinator"), "-l", self.coordinator],
             cwd=self.folder,
         )  # fmt: skip
-        wait_for_port(
-            int(port), coordinator, "labgrid-coordinator", self.folder / "coordinator.log"
-        )
-        exported = {
-            p.exported: {"NetworkService": {"address": "127.0.0.1", "port": self.ssh_port,
-                                            "username": "root"}}
-            for p in self.places
-        }  # fmt: skip
+        log = self.folder / "coordinator.log"
+        wait_for_port(int(port), coordinator, "labgrid-coordinator", log)
+        hubs = [
+            Hub(i, str(p.folder / "sim.sock"), {port: unit for unit, port in self.usb.items()})
+            for i, p in enumerate(self.places, start=1)
+        ]
+        save(self.folder / "hubs.json", hubs)
+        (self.folder / "hubs.umockdev").write_text(describe(hubs))
+        exported: dict[str, dict[str, object]] = {}
+        for place, hub in zip(self.places, hubs, strict=True):
+            group: dict[str, object] = {
+                "NetworkService": {"address": "127.0.0.1", "port": self.ssh_port,
+                                   "username": "root"},
+            }  # fmt: skip
+            for unit, index in self.usb.items():
+                group[f"{unit}-port"] = {"cls": "USBPowerPort", "index": index,
+                                         "match": {"ID_PATH": hub.id_path}}  # fmt: skip
+            exported[place.exported] = group
         (self.folder / "exporter.yaml").write_text(yaml.safe_dump(exported))
         self._start(
             "exporter",
-            [str(bin_ / "labgrid-exporter"), "-c", self.coordinator, "-n", "lab-host-1",
-             "--hostname", host, str(self.folder / "exporter.yaml")],
+            ["umockdev-run", "-d", str(self.folder / "hubs.umockdev"), "--",
+             str(bin_ / "labgrid-exporter"), "-c", self.coordinator, "-n", EXPORTER_HOST,
+             "--hostname", EXPORTER_HOST, str(self.folder / "exporter.yaml")],
         )  # fmt: skip
         self._wait_for_resources()
         for place in self.places:
             self.client("create", place=place.name)
-            self.client("add-match", f"lab-host-1/{place.exported}/*", place=place.name)
+            self.client("add-match", f"{EXPORTER_HOST}/{place.exported}/*", place=place.name)
             self.client("set-tags", "bench=hwprov", f"board={self.board}", place=place.name)
-        self.env.write_text(dump_env(env_file(self.folder, ssh / "client_key", self.board)))
+        doc = env_file(self.folder, ssh / "client_key", self.board, self.usb)
+        self.env.write_text(dump_env(doc))
+
+    def _tools(self, ssh: Path) -> None:
+        """`ssh` with the lab's config, for labgrid's connections to the exporter's host, and
+        the lab host's `uhubctl` (lab/simhub.py)."""
+        bin_ = self.folder / "bin"
+        bin_.mkdir()
+        scripts = {
+            "ssh": f'#!/bin/sh\nexec /usr/bin/ssh -F {ssh}/ssh_config "$@"\n',
+            "uhubctl": f"#!/bin/sh\ncd {ROOT} && exec {sys.executable} -m lab.simhub "
+            f'{self.folder}/hubs.json "$@"\n',
+        }
+        for name, text in scripts.items():
+            (bin_ / name).write_text(text)
+            (bin_ / name).chmod(0o755)
 
     def _wait_for_resources(self) -> None:
         deadline = time.monotonic() + READY_S
@@ -256,7 +328,12 @@ def main(argv: Sequence[str]) -> int:
     # SIGTERM as SIGINT: either way the command is stopped and the lab comes down.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     with running(args.places, args.board) as lab:
-        env = {**os.environ, "LG_COORDINATOR": lab.coordinator, "HWPROV_LAB_ENV": str(lab.env)}
+        env = {
+            **os.environ,
+            "LG_COORDINATOR": lab.coordinator,
+            "HWPROV_LAB_ENV": str(lab.env),
+            "PATH": f"{lab.folder / 'bin'}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+        }
         print(f"privatelab: {len(lab.places)} place(s) on {lab.coordinator}", flush=True)
         child = subprocess.Popen(command, env=env)
         try:

@@ -27,25 +27,36 @@ shift $((OPTIND - 1))
 client="$here/.venv/bin/labgrid-client"
 say() { echo "lab-job $job: $*" >&2; }
 
-acquired="" token=""
+acquired="" token="" child="" work="$(mktemp -d)"
 release() {
     # Whatever happened: the place goes back, and the reservation with it.
+    [[ -n $token ]] || token="$(sed -n 's/^export LG_TOKEN=//p' "$work/reservation" 2>/dev/null)"
     if [[ -n $acquired ]]; then
-        "$client" -p + release >/dev/null || say "release failed"
+        LG_TOKEN=$token "$client" -p + release >/dev/null || say "release failed"
     fi
     if [[ -n $token ]]; then
         "$client" cancel-reservation "$token" >/dev/null 2>&1 || true
     fi
+    rm -rf "$work"
+}
+interrupted() {
+    say interrupted
+    # The child (the queue's client or pytest) first: pytest tears the scenario down on INT.
+    if [[ -n $child ]] && kill -INT "$child" 2>/dev/null; then wait "$child" || true; fi
+    exit 130
 }
 trap release EXIT
-trap 'say interrupted; exit 130' INT TERM
+trap interrupted INT TERM
+# Children run in the background and are waited for: bash runs a trap only between commands,
+# and `wait` is one it interrupts.
+run() { "$@" & child=$!; wait "$child"; }
 
 t0=$(date +%s.%N)
-# Printed as shell assignments: LG_TOKEN names the reservation, `-p +` its place.
-reservation="$("$client" reserve --wait --shell "${tags[@]}")"
-eval "$reservation"
-export LG_TOKEN
-token=$LG_TOKEN
+# `--shell` prints the token (LG_TOKEN) as soon as the reservation exists, then waits for a
+# place with these tags; `-p +` is then the reservation's place.
+run env PYTHONUNBUFFERED=1 "$client" reserve --wait --shell "${tags[@]}" >"$work/reservation"
+token="$(sed -n 's/^export LG_TOKEN=//p' "$work/reservation")"
+export LG_TOKEN=$token
 t1=$(date +%s.%N)
 "$client" -p + acquire >/dev/null
 acquired=1
@@ -55,8 +66,11 @@ say "place $LG_PLACE after $(python3 -c "print(f'{$t1 - $t0:.1f}')") s in the qu
 dest="$out/$LG_PLACE/$job"
 mkdir -p "$dest"
 rc=0
-HWPROV_HIL_RESULTS="$dest" "$here/.venv/bin/python" -m pytest "$here/tests/hil" --bench labgrid \
-    -p labgrid --lg-env "$env" --junitxml="$dest/junit.xml" -p no:cacheprovider "$@" || rc=$?
+export HWPROV_HIL_RESULTS="$dest"
+run "$here/.venv/bin/python" -m pytest "$here/tests/hil" \
+    --bench labgrid -p labgrid --lg-env "$env" --junitxml="$dest/junit.xml" -p no:cacheprovider \
+    "$@" || rc=$?
+child=""
 t2=$(date +%s.%N)
 python3 -c "print(f'job $job place $LG_PLACE waited {$t1 - $t0:.1f} s ran {$t2 - $t1:.1f} s rc $rc')" \
     | tee "$dest/job.txt" >&2
