@@ -56,7 +56,7 @@ class LabgridBench:
         found = [r for r in target.resources if isinstance(r, HwprovDevice)]
         self.device = found[0] if found else HwprovDevice(target, "device")
         self.sim: HwprovSimBoardDriver | None = self._optional(HwprovSimBoardDriver)
-        self.compose_argv: tuple[str, ...] = ()
+        self.compose_argv = tuple(shlex.split(self.device.compose))  # the device's, not ours
         self.networked = True
         # The scenario's folder on the device: its own, never this machine's path (the device
         # may be this machine, where a copy onto itself would empty the file).

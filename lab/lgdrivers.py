@@ -65,6 +65,7 @@ class HwprovDevice(Resource):
     engine: str = attr.ib(default="unix:///var/run/docker.sock")
     workdir: str = attr.ib(default="/tmp/hwprov-hil")  # where scenario files are copied
     image: str = attr.ib(default="")  # on the engine already, with sh and stat; empty: busybox
+    compose: str = attr.ib(default="docker compose")  # the compose v2 CLI on the device
 
 
 def run_check(command: CommandProtocol, script: str) -> list[str]:

@@ -44,6 +44,7 @@ import yaml
 from hwprov.sandbox.dockerd import PrivateEngine
 from hwprov.sim.board import Board, load_board
 
+from lab.composecli import compose_binary
 from lab.simhub import Hub, describe, port_of, save
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -145,6 +146,7 @@ def env_file(folder: Path, key: Path, board: str, usb: dict[str, int]) -> dict[s
                             "bin": str(venv),
                             "engine": f"!template:unix://{place}/engine/docker.sock",
                             "workdir": f"!template:{place}/hil",
+                            "compose": str(compose_binary() or "docker compose"),
                         }
                     },
                     {"HwprovSimBoard": {"board": board, "control": f"!template:{place}/sim.sock"}},
