@@ -41,8 +41,10 @@ release() {
 }
 interrupted() {
     say interrupted
-    # The child (the queue's client or pytest) first: pytest tears the scenario down on INT.
-    if [[ -n $child ]] && kill -INT "$child" 2>/dev/null; then wait "$child" || true; fi
+    # The child (the queue's client or pytest) first: on TERM the HIL suite tears the scenario
+    # down (tests/hil/conftest.py), as on Ctrl-C. Not INT: a job started in the background by
+    # a shell without job control has INT ignored, and so do its children.
+    if [[ -n $child ]] && kill -TERM "$child" 2>/dev/null; then wait "$child" || true; fi
     exit 130
 }
 trap release EXIT
@@ -55,6 +57,7 @@ t0=$(date +%s.%N)
 # `--shell` prints the token (LG_TOKEN) as soon as the reservation exists, then waits for a
 # place with these tags; `-p +` is then the reservation's place.
 run env PYTHONUNBUFFERED=1 "$client" reserve --wait --shell "${tags[@]}" >"$work/reservation"
+child=""
 token="$(sed -n 's/^export LG_TOKEN=//p' "$work/reservation")"
 export LG_TOKEN=$token
 t1=$(date +%s.%N)

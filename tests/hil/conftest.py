@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
@@ -54,9 +55,17 @@ KERNEL_CI = {
 }
 
 
+def _interrupted(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("--bench") == "kernel":
         hilkit.SLOWNESS = KERNEL_SLOWNESS
+    if config.getoption("--bench") == "labgrid":
+        # A lab job cancelled (scripts/lab-job.sh, a CI runner) sends TERM: tear the scenario
+        # down as on Ctrl-C, so the place's device is left clean for the next job.
+        signal.signal(signal.SIGTERM, _interrupted)
     place = config.getoption("--lg-place")
     if place:
         # What the env file's `RemotePlace: {name: !template $LG_PLACE}` reads (docs/hil.md).
