@@ -98,6 +98,10 @@ def main(argv: Sequence[str]) -> int:
     unit = hub.ports[args.ports]
     if args.action is not None:
         op = "plug" if args.action in ("on", "1") else "unplug"
+        # What the lab's hubs were asked, beside their map: the lab's record that the units
+        # were switched by uhubctl (scripts/lab-demo.sh counts it).
+        with args.map.with_suffix(".log").open("a") as log:
+            log.write(f"{hub.location} port {args.ports} {op} {unit}\n")
         try:
             request(hub.control, op, id=unit)
         except SimulatorError as err:

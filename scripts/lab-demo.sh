@@ -49,6 +49,10 @@ for sock in "$lab"/places/*/engine/docker.sock; do
 print(len(docker.DockerClient(base_url=sys.argv[1]).containers.list(all=True)))' "unix://$sock")"
     ((containers == 0)) || { echo "lab-demo: $containers containers left in $sock" >&2; rc=1; }
 done
+# The scenarios' USB plugs went through labgrid's USBPowerDriver: the lab host's uhubctl.
+switched="$(grep -c ' plug ' "$lab/hubs.log" 2>/dev/null || true)"
+if ((${switched:-0} == 0)); then echo "lab-demo: no USB plug through uhubctl" >&2; rc=1; fi
+echo "lab-demo: uhubctl switched units on $switched times"
 left="$(held)"
 if [[ -n $left ]]; then echo "lab-demo: places still acquired: $left" >&2; rc=1; fi
 for f in "$out"/*/{all,plug,sensor}/junit.xml; do [[ -s $f ]] || { echo "lab-demo: empty $f" >&2; rc=1; }; done

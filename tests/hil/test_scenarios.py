@@ -190,7 +190,7 @@ def test_a_bluetooth_adapter_coming_and_going(hil: Hil) -> None:
     # From the plug request: the plug itself is synchronous and often outruns the first check.
     hil.record(f"plug {dongles[0].id} -> service with NET_ADMIN", time.monotonic() - t0)
     assert wait_for(lambda: settled(hil)) is not None
-    v = view(hil.client, bt)
+    v = current(hil, "bluetooth")
     assert v is not None and v.network == "host" and not v.privileged
     hil.bench.unplug(dongles[0].id)
     assert wait_for(lambda: agent.count("remove") >= 1) is not None
@@ -235,7 +235,7 @@ def test_a_plug_storm_from_a_hub_ends_exactly_right(hil: Hil) -> None:
     # Batched: fewer recreates than units per service would take one at a time, never more.
     assert recreates <= len(pluggable)
     for service, nodes in want.items():  # exactly: nothing more than what was plugged
-        v = view(hil.client, name(service))
+        v = current(hil, service)
         assert v is not None and set(v.nodes) == before[service] | set(nodes), service
 
 

@@ -46,6 +46,9 @@ def test_uhubctl_switches_the_boards_unit(tmp_path: Path, running_sim: type[Runn
     off = uhubctl(hubs, "-l", "1-1", "-p", "3", "-a", "off")
     assert off.returncode == 0 and "Port 3: 0000 off" in off.stdout
     assert not json.loads(sim.ctl("status").stdout)["units"]["ftdi"]
+    assert hubs.with_suffix(".log").read_text().splitlines() == [
+        "1-1 port 3 plug ftdi", "1-1 port 3 plug ftdi", "1-1 port 3 unplug ftdi",
+    ]  # fmt: skip
     wrong = uhubctl(hubs, "-l", "2-1", "-p", "3", "-a", "on")
     assert wrong.returncode == 1 and "No compatible devices" in wrong.stderr
 
