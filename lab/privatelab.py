@@ -329,7 +329,9 @@ def main(argv: Sequence[str]) -> int:
         parser.error("no command: python -m lab.privatelab -- COMMAND ...")
     # SIGTERM as SIGINT: either way the command is stopped and the lab comes down.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    start = time.monotonic()
     with running(args.places, args.board) as lab:
+        print(f"privatelab: up in {time.monotonic() - start:.1f} s", flush=True)
         env = {
             **os.environ,
             "LG_COORDINATOR": lab.coordinator,
@@ -339,11 +341,13 @@ def main(argv: Sequence[str]) -> int:
         print(f"privatelab: {len(lab.places)} place(s) on {lab.coordinator}", flush=True)
         child = subprocess.Popen(command, env=env)
         try:
-            return child.wait()
+            code = child.wait()
         except KeyboardInterrupt:
             child.send_signal(signal.SIGINT)
             child.wait()
-            return 130
+            code = 130
+    print(f"privatelab: {time.monotonic() - start:.1f} s from start to stopped", flush=True)
+    return code
 
 
 if __name__ == "__main__":
