@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from hwprov.sim.board import load_board
+from labgrid.exceptions import NoDriverFoundError
+from labgrid.protocol import PowerProtocol
 
 from lab import sshspawn
 from lab.bench import I2CSlot, Unit
@@ -83,8 +85,6 @@ class LabgridBench:
             self._slot = chip and I2CSlot(chip.chip.bus, chip.chip.address, chip.chip.model)
 
     def _optional(self, cls: type, name: str | None = None) -> Any:
-        from labgrid.exceptions import NoDriverFoundError
-
         try:
             return self.target.get_driver(cls, name=name)
         except NoDriverFoundError:
@@ -148,8 +148,6 @@ class LabgridBench:
 
     def _power(self, unit: str) -> Any:
         """The unit's PowerProtocol driver (USBPowerDriver, hwprov's), or None."""
-        from labgrid.protocol import PowerProtocol
-
         return self._optional(PowerProtocol, unit)
 
     def plug(self, unit: str) -> list[str]:
