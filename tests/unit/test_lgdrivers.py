@@ -150,3 +150,18 @@ def alive(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return state not in ("Z", "X")
+
+
+def test_the_example_env_names_registered_classes_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    from labgrid.config import Config
+    from labgrid.factory import target_factory
+
+    monkeypatch.setenv("LG_PLACE", "pi4-bench-1")
+    example = Path(__file__).parents[1] / "hil/benches/rpi4-labgrid.yaml"
+    config = Config(str(example))
+    assert config.get_imports() == ["lab.lgdrivers"]
+    main = config.get_targets()["main"]
+    named = [next(iter(entry)) for entry in main["resources"] + main["drivers"]]
+    unknown = [n for n in named if n not in target_factory.all_classes]
+    assert not unknown, unknown
+    assert main["resources"][0] == {"RemotePlace": {"name": "pi4-bench-1"}}
