@@ -4,7 +4,8 @@ interface, with everything reached through the place's own drivers.
 - commands (the agent, the compose CLI, `hwprov scan`) run on the device over the place's
   SSHDriver, with the device's engine in DOCKER_HOST; a spawned one is stopped by closing its
   session (lab/sshspawn.py);
-- the engine the tests inspect is the device's, its unix socket forwarded by the SSHDriver;
+- the engine the tests inspect is the device's, its unix socket forwarded to a local one over
+  the SSHDriver's connection;
 - scenario files are copied to the device and back (`put` / `get`);
 - units are attached by the PowerProtocol driver named after them: labgrid's USBPowerDriver
   (uhubctl) for USB units, hwprov's own (lab/lgdrivers.py) for I2C chips, gpio-sim banks and
@@ -16,11 +17,12 @@ What the env file holds is in docs/hil.md; lab/privatelab.py writes one for a si
 
 from __future__ import annotations
 
-import contextlib
 import json
 import shlex
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -63,7 +65,8 @@ class LabgridBench:
         # The scenario's folder on the device: its own, never this machine's path (the device
         # may be this machine, where a copy onto itself would empty the file).
         self.remote_dir = f"{self.device.workdir}/{local_workdir.name}"
-        self._forward: contextlib.ExitStack | None = None
+        self._forward_spec = ""
+        self._local: Path | None = None
         # labgrid's drivers are not thread-safe (their steps are one stack per process), and
         # a storm scenario plugs from threads: one driver call at a time.
         self._drivers = threading.Lock()
@@ -94,20 +97,31 @@ class LabgridBench:
 
     def open(self) -> None:
         """Forward the device's engine and make the scenario's folder there."""
-        socket = self.device.engine.removeprefix("unix://")
-        stack = contextlib.ExitStack()
-        port = stack.enter_context(self.ssh.forward_unix_socket(socket))
-        self._forward = stack
-        self.engine_url = f"tcp://127.0.0.1:{port}"
+        self._local = Path(tempfile.mkdtemp(prefix="hwprov-lg.", dir="/tmp"))
+        local = self._local / "engine.sock"
+        # To a local unix socket over the SSHDriver's own connection, as its
+        # forward_unix_socket does to a TCP port: docker-py over TCP sometimes loses an exec's
+        # output (read past the HTTP upgrade), over a unix socket it does not.
+        self._forward_spec = f"-L{local}:{self.device.engine.removeprefix('unix://')}"
+        self._mux("forward")
+        self.engine_url = f"unix://{local}"
         self.ssh.run_check(f"mkdir -p {shlex.quote(self.remote_dir)}")
+
+    def _mux(self, op: str) -> None:
+        argv = ["ssh", *self.ssh.ssh_prefix, "-O", op, self._forward_spec,
+                self.ssh.networkservice.address]  # fmt: skip
+        subprocess.run(argv, check=op == "forward", capture_output=True, timeout=30)
 
     def close(self) -> None:
         try:
             self.ssh.run(f"rm -rf {shlex.quote(self.remote_dir)}")
         finally:
-            if self._forward is not None:
-                self._forward.close()
-                self._forward = None
+            if self._forward_spec:
+                self._mux("cancel")
+                self._forward_spec = ""
+            if self._local is not None:
+                shutil.rmtree(self._local, ignore_errors=True)
+                self._local = None
 
     # -- the Bench interface ------------------------------------------------------------------
 

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Three CI jobs for two places, through labgrid's reservations (run inside a lab:
 # `python -m lab.privatelab --places 2 -- bash scripts/lab-demo.sh`, as scripts/test.sh does).
-# Job "all" runs every HIL scenario; "plug" and "sensor" one each, so one of the three waits
-# in the coordinator's queue until a place is released. Then a job whose run fails, and one
+# "plug" and "sensor" run one scenario each and take both places; "all", started last, waits in
+# the coordinator's queue until one is released, then runs every HIL scenario (alone: the
+# scenarios wait on the agent with timeouts, and two suites at once on two cores is not what
+# a lab's benches are). Then a job whose run fails, and one
 # interrupted (SIGTERM) once its scenario's agent runs, must give their place back too, the
 # interrupted one with its scenario torn down on the device. Fails if any of the three fails,
 # or a place is left acquired, or the interrupted scenario left its agent or containers.
@@ -11,11 +13,11 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 out="$here/.test-results/lab"
 rm -rf "$out"
 pids=()
-bash "$here/scripts/lab-job.sh" -n all -o "$out" -- -q & pids+=($!)
-sleep 0.5
 bash "$here/scripts/lab-job.sh" -n plug -o "$out" -- -q -k hot_plug & pids+=($!)
 sleep 0.5
 bash "$here/scripts/lab-job.sh" -n sensor -o "$out" -- -q -k sensor & pids+=($!)
+sleep 0.5
+bash "$here/scripts/lab-job.sh" -n all -o "$out" -- -q & pids+=($!)
 rc=0
 for pid in "${pids[@]}"; do wait "$pid" || rc=1; done
 cat "$out"/*/*/job.txt
