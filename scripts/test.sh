@@ -19,7 +19,7 @@ if (($# == 0)); then
     # The HIL suite through labgrid (docs/hil.md): a private coordinator, exporter and sshd on
     # 127.0.0.1, two places whose devices are simulated rpi4b boards on this machine, and
     # three lab jobs for them (scripts/lab-demo.sh): one runs every scenario, the other two one
-    # each, so one waits in labgrid's queue. About 4 min here; all of it stopped at the end.
+    # each, so one waits in labgrid's queue. About 2.5 min here; all of it stopped at the end.
     if [[ "$(id -u)" == 0 ]]; then
         .venv/bin/python -m lab.privatelab --places 2 --board rpi4b -- bash scripts/lab-demo.sh
     else
