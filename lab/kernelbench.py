@@ -282,6 +282,8 @@ class KernelBench(RealBench):
         self.name = f"kernel:{guest.cgroup}"
         self.guest = guest
         self.compose_argv = (str(COMPOSE),)
+        # No bridge network for the services: each start on one costs 2.5 s more under TCG.
+        self.networked = False
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ from typing import Any, Protocol
 import yaml
 from hwprov.errors import HwprovError
 
-from lab.bench import I2CSlot, Unit
+from lab.bench import I2CSlot, SharedFiles, Unit
 
 KINDS = ("serial", "i2c", "gpio", "bluetooth")
 # The subsystems of the nodes a unit of each kind brings (as the built-in plugins classify).
@@ -430,13 +430,15 @@ def i2c_attach(
             runner.run(["i2cset", "-y", str(slot.bus), address, f"0x{register:02x}", "0", "b"])
 
 
-class RealBench:
+class RealBench(SharedFiles):
     def __init__(self, config: BenchConfig, runner: Runner | None = None) -> None:
         self.config = config
         self.name = f"real:{config.bench}"
         self.engine_url = config.engine
         self.runner = runner or SystemRunner()
         self._units = {u.unit.id: u for u in config.units}
+        self.compose_argv: tuple[str, ...] = ()
+        self.networked = True
 
     def units(self) -> Mapping[str, Unit]:
         return {uid: u.unit for uid, u in self._units.items()}

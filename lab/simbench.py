@@ -21,7 +21,7 @@ from hwprov.sim.board import Board, load_board
 from hwprov.sim.control import request
 from hwprov.sim.sensors import MODELS
 
-from lab.bench import I2CSlot, Unit
+from lab.bench import I2CSlot, SharedFiles, Unit
 
 # Kinds by the subsystem of the unit's nodes, as the built-in plugins classify them.
 KIND_OF_SUBSYSTEM = {"tty": "serial", "i2c-dev": "i2c", "gpio": "gpio", "bluetooth": "bluetooth"}
@@ -38,11 +38,25 @@ def unit_of(board: Board, unit: str) -> Unit:
     return Unit(unit, kinds[0], nodes, devices[0].plugged)
 
 
-class SimBench:
+def free_i2c_slot(board: Board) -> I2CSlot | None:
+    """A free address on a bus with a model the simulator can add there, if any."""
+    for bus in board.i2c:
+        taken = {address for address, _ in bus.chips}
+        # a model already on the bus would satisfy the scenario's service before the add
+        present = {model for _, model in bus.chips}
+        for address, model in ADDABLE:
+            if address not in taken and model not in present and model in MODELS:
+                return I2CSlot(bus.bus, address, model)
+    return None
+
+
+class SimBench(SharedFiles):
     def __init__(self, board: str, engine_url: str, workdir: Path) -> None:
         self.board = load_board(board)
         self.name = f"sim:{self.board.board}"
         self.engine_url = engine_url
+        self.compose_argv: tuple[str, ...] = ()
+        self.networked = True
         self.workdir = workdir
         self.control = workdir / "control.sock"
         self._proc: subprocess.Popen[bytes] | None = None
@@ -54,14 +68,7 @@ class SimBench:
         return {u: unit_of(self.board, u) for u in self.board.units}
 
     def i2c_slot(self) -> I2CSlot | None:
-        for bus in self.board.i2c:
-            taken = {address for address, _ in bus.chips}
-            # a model already on the bus would satisfy the scenario's service before the add
-            present = {model for _, model in bus.chips}
-            for address, model in ADDABLE:
-                if address not in taken and model not in present and model in MODELS:
-                    return I2CSlot(bus.bus, address, model)
-        return None
+        return free_i2c_slot(self.board)
 
     def boot(self, all_attached: bool = False) -> None:
         board = self.board.source

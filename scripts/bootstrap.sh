@@ -13,6 +13,7 @@ APT_PACKAGES=(
     podman                              # a real CDI consumer (4.3.1: reads cdiVersion <= 0.5.0)
     udev systemd                        # udevadm test, systemd-sysusers: the host check of udev/
     mmdebstrap                          # the offline base image (scripts/base-image.sh)
+    openssh-server                      # the labgrid places' sshd (lab/privatelab.py runs its own)
 )
 
 missing=()
@@ -32,7 +33,7 @@ want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
 if [[ ! -x .venv/bin/python || "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
     echo "bootstrap: preparing .venv"
     python3 -m venv .venv
-    .venv/bin/pip install -q --disable-pip-version-check -e '.[sim,test]'
+    .venv/bin/pip install -q --disable-pip-version-check -e '.[sim,test,lab]'
     # A real third-party plugin, installed the way users install one.
     if [[ -d tests/plugins ]]; then
         for d in tests/plugins/*/; do

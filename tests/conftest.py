@@ -23,7 +23,13 @@ MARKERS = ("unit", "sim", "engine", "hil", "bench")  # each test folder is its o
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("hil", "hardware-in-the-loop bench (tests/hil, docs/hil.md)")
-    group.addoption("--bench", choices=("sim", "real", "kernel"), default="sim", help="which bench")
+    group.addoption(
+        "--bench", choices=("sim", "real", "kernel", "labgrid"), default="sim", help="which bench"
+    )
+    group.addoption(
+        "--lg-place",
+        help="labgrid bench: the place (else the env file's; $LG_PLACE), with --lg-env FILE",
+    )
     group.addoption("--bench-config", help="the real bench's YAML file")
     group.addoption(
         "--cgroup", action="append", choices=("v2", "v1"), default=[],

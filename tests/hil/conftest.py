@@ -1,6 +1,7 @@
 """The HIL suite's bench: every fixture board on the simulated bench (default), Debian's kernel
-in a QEMU guest on cgroup v2 and v1 (`--bench kernel`), or the lab's board with `--bench real
---bench-config lab.yaml`. Each scenario's timings go to a summary a lab can keep
+in a QEMU guest on cgroup v2 and v1 (`--bench kernel`), the lab's board with `--bench real
+--bench-config lab.yaml`, or a labgrid place (`--bench labgrid -p labgrid --lg-env env.yaml
+[--lg-place NAME]`, docs/hil.md). Each scenario's timings go to a summary a lab can keep
 (.test-results/hil-summary.json and .md), beside pytest's JUnit XML."""
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
@@ -28,7 +30,10 @@ from lab.kernelbench import Guest, KeptGuest, KernelBench
 from lab.realbench import RealBench, parse_config
 from lab.simbench import SimBench
 
-RESULTS = Path(__file__).resolve().parents[2] / ".test-results"
+# A lab job gives each run its own folder (scripts/lab-job.sh: jobs share a checkout).
+RESULTS = Path(
+    os.environ.get("HWPROV_HIL_RESULTS") or Path(__file__).resolve().parents[2] / ".test-results"
+)
 SUMMARY: list[dict[str, Any]] = []
 
 if os.geteuid() != 0 or shutil.which("umockdev-wrapper") is None or not shutil.which("dockerd"):
@@ -55,9 +60,21 @@ KERNEL_CI = {
 }
 
 
+def _interrupted(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("--bench") == "kernel":
         hilkit.SLOWNESS = KERNEL_SLOWNESS
+    if config.getoption("--bench") == "labgrid":
+        # A lab job cancelled (scripts/lab-job.sh, a CI runner) sends TERM: tear the scenario
+        # down as on Ctrl-C, so the place's device is left clean for the next job.
+        signal.signal(signal.SIGTERM, _interrupted)
+    place = config.getoption("--lg-place")
+    if place:
+        # What the env file's `RemotePlace: {name: !template $LG_PLACE}` reads (docs/hil.md).
+        os.environ["LG_PLACE"] = place
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -78,8 +95,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "bench_name" in metafunc.fixturenames:
         which = metafunc.config.getoption("--bench")
-        if which == "real":
-            names = ["real"]
+        if which in ("real", "labgrid"):
+            names = [which]
         elif which == "kernel":
             cgroups = metafunc.config.getoption("--cgroup") or ["v2", "v1"]
             # Session scope: pytest runs every test of one guest before booting the next.
@@ -96,6 +113,11 @@ def _sim_engine(request: pytest.FixtureRequest) -> None:
     # The simulated bench's engine is the session's: set up before any per-test check runs.
     if request.config.getoption("--bench") == "sim":
         request.getfixturevalue("engine")
+    # So is the labgrid place's target, with its coordinator session's thread.
+    if request.config.getoption("--bench") == "labgrid" and request.config.pluginmanager.hasplugin(
+        "labgrid"
+    ):
+        request.getfixturevalue("target")
 
 
 class Guests:
@@ -154,7 +176,7 @@ class Hil:
         `kinds`, then `extra`'s), start the agent."""
         self.bench.boot(all_attached=all_attached)
         self.compose_file = self.workdir / "docker-compose.yml"
-        networked = not self.bench.name.startswith("kernel:")
+        networked = self.bench.networked
         self.compose_file.write_text(text or compose_text(self.image, extra, kinds, networked))
         start = time.monotonic()
         compose(self.bench, self.compose_file, "up", "-d")
@@ -182,7 +204,7 @@ class Hil:
 
 @pytest.fixture
 def hil(bench_name: str, request: pytest.FixtureRequest) -> Iterator[Hil]:
-    closing: list[docker.DockerClient] = []
+    closing: list[Any] = []  # docker clients, a labgrid bench: closed last first
     if bench_name.startswith("kernel:"):
         # First: a guest that cannot boot skips (or fails) before anything is made.
         guest = request.getfixturevalue("guests").get(bench_name.removeprefix("kernel:"))
@@ -198,6 +220,8 @@ def hil(bench_name: str, request: pytest.FixtureRequest) -> Iterator[Hil]:
             client = docker.DockerClient(base_url=guest.engine_url, timeout=120)
             closing.append(client)
             image = ensure_busybox(client)
+        elif bench_name == "labgrid":
+            bench, client, image = labgrid_bench(request, workdir, closing)
         elif bench_name == "real":
             path = request.config.getoption("--bench-config")
             if not path:
@@ -213,7 +237,7 @@ def hil(bench_name: str, request: pytest.FixtureRequest) -> Iterator[Hil]:
             bench = SimBench(bench_name, engine.base_url, workdir)
     except BaseException:
         shutil.rmtree(workdir, ignore_errors=True)  # a setup that failed leaves nothing behind
-        for opened in closing:
+        for opened in reversed(closing):
             opened.close()
         raise
     h = Hil(bench, client, workdir, image, request.node.originalname)
@@ -225,8 +249,26 @@ def hil(bench_name: str, request: pytest.FixtureRequest) -> Iterator[Hil]:
         finally:
             SUMMARY.extend(h.records)
             shutil.rmtree(workdir, ignore_errors=True)
-            for opened in closing:
+            for opened in reversed(closing):
                 opened.close()
+
+
+def labgrid_bench(
+    request: pytest.FixtureRequest, workdir: Path, closing: list[Any]
+) -> tuple[Bench, docker.DockerClient, str]:
+    """The place's bench, with the device's engine forwarded for the tests' client."""
+    if not request.config.pluginmanager.hasplugin("labgrid"):
+        pytest.fail("--bench labgrid needs labgrid's plugin: -p labgrid (docs/hil.md)")
+    from lab.lgbench import LabgridBench
+
+    target = request.getfixturevalue("target")
+    place = os.environ.get("LG_PLACE") or target.name
+    bench = LabgridBench(target, place, workdir)
+    bench.open()
+    closing.append(bench)
+    client = docker.DockerClient(base_url=bench.engine_url, timeout=120)
+    closing.append(client)
+    return bench, client, bench.device.image or ensure_busybox(client)
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:

