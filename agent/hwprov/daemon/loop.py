@@ -149,15 +149,15 @@ class Daemon:
             while True:
                 if converge.due() == Pass.FULL:
                     self._pass(converge, Pass.FULL, session, project, reconciler, timers)
-                notify.turn()  # the first: READY=1, coldplug and the first pass are done
-                threads.take_signals()  # whatever left them blocked, the wait takes them
-                # the heartbeat: renewed at every wake, and at least every HEARTBEAT_S idle
-                self.report.beat(session.hardware())
                 asked = time.monotonic()
                 wake_every = min(HEARTBEAT_S, notify.wake_every_s or HEARTBEAT_S)
-                while (items := next_burst(self.wake, self.debounce_s, wake_every)) is None:
-                    notify.turn()  # idle, not stuck: the watchdog's feed
-                    self.report.beat(session.hardware())  # and the heartbeat
+
+                def idle() -> None:
+                    notify.turn()  # the first: READY=1; then the watchdog's feed
+                    # the heartbeat: renewed at every wake, and at least every HEARTBEAT_S idle
+                    self.report.beat(session.hardware())
+
+                items = wait_for_work(self.wake, self.debounce_s, wake_every, idle)
                 self.report.received(items)
                 waited = time.monotonic() - asked
                 storm = storming(items, waited, self._last_pass_s)
@@ -346,6 +346,24 @@ class Daemon:
         timer.daemon = True
         threads.start(timer)
         timers[:] = [t for t in timers if t.is_alive()] + [timer]
+
+
+def wait_for_work(
+    wake: queue.Queue[object], debounce_s: float, every_s: float, turn: Callable[[], None]
+) -> list[object]:
+    """The next burst off the wake queue, calling `turn` first and again every `every_s`
+    while nothing comes (the heartbeat and the watchdog's feed).
+
+    Signals are taken right before each wait, after `turn`: under the simulator a file
+    operation in this thread while another reads /sys can leave SIGTERM blocked here
+    (threads.take_signals), and `turn` writes the status file. Taken before it, a SIGTERM
+    could wait out a whole `every_s` (seen: 10 s, in 1 of 24 stops).
+    """
+    while True:
+        turn()
+        threads.take_signals()
+        if (items := next_burst(wake, debounce_s, every_s)) is not None:
+            return items
 
 
 def _ms(ns: int) -> float:
