@@ -284,6 +284,10 @@ for command in ("run", "watch"):
                 if not line:
                     sys.exit(f"{command} ended before it was ready: {lines[-5:]}")
                 lines.append(line)
+            # Read on while it runs: a storm's warnings fill a pipe nobody drains, and a
+            # process blocked writing its stderr never exits.
+            reader = threading.Thread(target=lambda: lines.extend(proc.stderr))
+            reader.start()
             stop = threading.Event()
             stormer = threading.Thread(target=storm, args=(stop,))
             if busy:
@@ -291,12 +295,17 @@ for command in ("run", "watch"):
                 time.sleep(0.3)
             sent = time.monotonic()
             proc.send_signal(signal.SIGTERM)
-            code = proc.wait(timeout=30)
+            try:
+                code = proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                reader.join()
+                sys.exit(f"{command} (busy={busy}) still ran 30 s after SIGTERM: {lines[-20:]}")
             took = time.monotonic() - sent
             stop.set()
             if busy:
                 stormer.join()
-            lines += proc.stderr.readlines()
+            reader.join()
             print(json.dumps({"command": command, "busy": busy, "code": code, "s": took,
                               "lines": lines}), flush=True)
 print("done", flush=True)
