@@ -85,7 +85,7 @@ def test_a_signal_on_a_thread_that_does_not_block_it_still_wakes_the_main_thread
     # What a library's or a plugin's thread is: hwprov did not start it, so it takes signals.
     # The kernel may hand SIGHUP to it (pthread_kill does it on purpose); Python's handler
     # must still run at once in the main thread, blocked here on its queue.
-    wake: queue.Queue[object] = queue.Queue()
+    wake: queue.SimpleQueue[object] = queue.SimpleQueue()
     handled: list[float] = []
 
     def handler(signum: int, frame: object) -> None:

@@ -66,7 +66,7 @@ def monitor(kind: type[FailingNetlink], made: list[FailingNetlink]) -> UdevMonit
         made.append(kind())
         return made[-1]
 
-    return UdevMonitor(["tty"], [], source="udev", events=queue.Queue(), opener=opener)
+    return UdevMonitor(["tty"], [], source="udev", events=queue.SimpleQueue(), opener=opener)
 
 
 def test_a_receive_that_fails_puts_monitor_lost_on_the_queue_and_ends_the_thread(
@@ -130,7 +130,7 @@ def test_a_netlink_socket_that_does_not_open_is_a_udev_error(
 
 
 def test_quiet_tail_gathers_until_the_queue_goes_quiet_or_something_urgent_comes() -> None:
-    events: queue.Queue[object] = queue.Queue()
+    events: queue.SimpleQueue[object] = queue.SimpleQueue()
     feeder = threading.Thread(
         target=lambda: [(events.put(i), time.sleep(0.01)) for i in range(20)], name="feeder"
     )

@@ -30,12 +30,12 @@ def blocked_here() -> set[int]:
 def test_each_wait_starts_with_the_signals_taken_even_when_the_turn_blocked_them(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    wake: queue.Queue[object] = queue.Queue()
+    wake: queue.SimpleQueue[object] = queue.SimpleQueue()
     masks: list[set[int]] = []
     real_next_burst = loop.next_burst
 
     def watched(
-        events: queue.Queue[object], window_s: float, timeout: float | None
+        events: queue.SimpleQueue[object], window_s: float, timeout: float | None
     ) -> list[object] | None:
         masks.append(blocked_here())
         return real_next_burst(events, window_s, timeout)

@@ -49,7 +49,7 @@ TTY = dict(
 
 
 def heard(source: str, udevd_paths: tuple[str, ...], message: bytes, group: int) -> list[object]:
-    events: queue.Queue[object] = queue.Queue()
+    events: queue.SimpleQueue[object] = queue.SimpleQueue()
     monitor = UdevMonitor(
         [], [], source=source, events=events, check_senders=True, udevd_paths=udevd_paths
     )

@@ -123,7 +123,7 @@ def _emit(change: HardwareEvent, as_json: bool) -> None:
 
 def run_watch(args: argparse.Namespace) -> int:
     session = open_session(args)
-    wake: queue.Queue[object] = queue.Queue()
+    wake: queue.SimpleQueue[object] = queue.SimpleQueue()
     monitor = session.monitor(events=wake, source=args.source)
     # The main thread blocks on the queue (idle costs nothing): the handlers put on it.
     signal.signal(signal.SIGTERM, lambda *_: wake.put(_STOP))

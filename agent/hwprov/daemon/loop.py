@@ -100,7 +100,7 @@ class Daemon:
     emit: Decisions = field(default_factory=Decisions)
     report: Report = field(default_factory=Report)  # the status file and metrics (none here)
     # Signal handlers and the watchers put wake-ups here; see `stop` and `reload`.
-    wake: queue.Queue[object] = field(default_factory=queue.Queue, init=False)
+    wake: queue.SimpleQueue[object] = field(default_factory=queue.SimpleQueue, init=False)
     _last_pass_s: float = field(default=0.0, init=False)  # how long the last pass took
 
     def stop(self) -> None:
@@ -349,7 +349,7 @@ class Daemon:
 
 
 def wait_for_work(
-    wake: queue.Queue[object], debounce_s: float, every_s: float, turn: Callable[[], None]
+    wake: queue.SimpleQueue[object], debounce_s: float, every_s: float, turn: Callable[[], None]
 ) -> list[object]:
     """The next burst off the wake queue, calling `turn` first and again every `every_s`
     while nothing comes (the heartbeat and the watchdog's feed).

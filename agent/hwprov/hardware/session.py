@@ -57,7 +57,7 @@ class Session:
 
     def monitor(
         self,
-        events: queue.Queue[object] | None = None,
+        events: queue.SimpleQueue[object] | None = None,
         source: str | None = None,
         buffer: int = RECEIVE_BUFFER,
         on_remove: Callable[[UdevEvent], None] | None = None,

@@ -253,7 +253,7 @@ class UdevMonitor:
         attributes: Iterable[str],
         source: str | None = None,
         context: pyudev.Context | None = None,
-        events: queue.Queue[object] | None = None,
+        events: queue.SimpleQueue[object] | None = None,
         opener: Callable[[str, tuple[str, ...]], Netlink] | None = None,
         check_senders: bool | None = None,
         udevd_paths: Iterable[str] = UDEVD_BINARIES,
@@ -262,8 +262,10 @@ class UdevMonitor:
     ) -> None:
         self.subsystems = tuple(sorted(set(subsystems)))
         self.attributes = tuple(attributes)
-        # The daemon passes its own queue, so udev events and its other wake-ups share one.
-        self.events: queue.Queue[object] = events if events is not None else queue.Queue()
+        # The daemon passes its own queue, so udev events and its other wake-ups share one. A
+        # SimpleQueue: signal handlers put on it too, and only its put is reentrant (a
+        # Queue's lock, held by the main thread inside get when a handler runs there, is not).
+        self.events: queue.SimpleQueue[object] = queue.SimpleQueue() if events is None else events
         # Told of each remove in this thread, before the queue: it must only hand it on.
         self.on_remove = on_remove
         self._nodes: dict[str, str] = {}  # sys_path -> node: a remove event may lack DEVNAME
@@ -438,7 +440,7 @@ def resync_reason(items: Iterable[object], asked: bool) -> str | None:
 
 
 def next_burst(
-    events: queue.Queue[object], window_s: float = 0.0, timeout: float | None = None
+    events: queue.SimpleQueue[object], window_s: float = 0.0, timeout: float | None = None
 ) -> list[object] | None:
     """Block for the next item, then take whatever else is queued with it or arrives within
     `window_s`; None when nothing came for `timeout` seconds.
@@ -460,7 +462,7 @@ def next_burst(
 
 
 def quiet_tail(
-    events: queue.Queue[object],
+    events: queue.SimpleQueue[object],
     quiet_s: float,
     most_s: float,
     urgent: Callable[[object], bool] = lambda _: False,
