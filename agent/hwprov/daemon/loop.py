@@ -146,17 +146,17 @@ class Daemon:
             converge = Converge()
             if ready:
                 ready()
+            wake_every = min(HEARTBEAT_S, notify.wake_every_s or HEARTBEAT_S)
+
+            def idle() -> None:
+                notify.turn()  # the first: READY=1; then the watchdog's feed
+                # the heartbeat: renewed at every wake, and at least every HEARTBEAT_S idle
+                self.report.beat(session.hardware())
+
             while True:
                 if converge.due() == Pass.FULL:
                     self._pass(converge, Pass.FULL, session, project, reconciler, timers)
                 asked = time.monotonic()
-                wake_every = min(HEARTBEAT_S, notify.wake_every_s or HEARTBEAT_S)
-
-                def idle() -> None:
-                    notify.turn()  # the first: READY=1; then the watchdog's feed
-                    # the heartbeat: renewed at every wake, and at least every HEARTBEAT_S idle
-                    self.report.beat(session.hardware())
-
                 items = wait_for_work(self.wake, self.debounce_s, wake_every, idle)
                 self.report.received(items)
                 waited = time.monotonic() - asked
